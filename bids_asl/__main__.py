@@ -1,0 +1,3 @@
+from bids_asl.cli.run import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Command line: ``bids-asl BIDS_DIR OUTPUT_DIR participant|group``."""

@@ -1,0 +1,134 @@
+"""Argument parser (standard library only: ``--help`` and ``--version`` stay fast)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from pathlib import Path
+
+from bids_asl import __version__
+from bids_asl.config import Settings
+from bids_asl.errors import ExitCode
+
+EPILOG = """exit codes:
+  0   success
+  64  usage error (bad option, output dir inside the BIDS dir)
+  65  invalid data or metadata (the message names the file and the field)
+  66  input missing (BIDS dir, participant, ASL runs)
+  69  not implemented yet (group level, multi-delay runs)
+  70  internal error (a bug: please report it with the log)
+  73  cannot write the output or work directory
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2; BIDS-Apps users get sysexits' EX_USAGE
+        self.print_usage()
+        self.exit(ExitCode.USAGE, f'{self.prog}: error: {message}\n')
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value > 0 or value != value or value == float('inf'):
+        raise argparse.ArgumentTypeError(f'{text!r} must be a finite number > 0')
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f'{text!r} must be in (0, 1]')
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{text!r} must be >= 1')
+    return value
+
+
+def _label(prefix: str):
+    def parse(text: str) -> str:
+        label = text[len(prefix):] if text.startswith(prefix) else text
+        if not label or not label.isalnum():
+            raise argparse.ArgumentTypeError(f'{text!r} is not a valid BIDS label')
+        return label
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog='bids-asl',
+        description='Arterial spin labelling MRI to calibrated CBF maps (a BIDS App).',
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('bids_dir', type=Path, help='root of the BIDS dataset')
+    parser.add_argument('output_dir', type=Path, help='where the derivative dataset is written')
+    parser.add_argument('analysis_level', choices=['participant', 'group'],
+                        help='participant: one or more subjects; group: aggregate them')
+    parser.add_argument('--version', action='version', version=f'bids-asl {__version__}')
+    sel = parser.add_argument_group('selection')
+    sel.add_argument('--participant-label', '--participant_label', nargs='+', default=[],
+                     type=_label('sub-'), metavar='LABEL',
+                     help='subjects to process, with or without "sub-" (default: all)')
+    sel.add_argument('--session-label', '--session_label', nargs='+', default=[],
+                     type=_label('ses-'), metavar='LABEL',
+                     help='sessions to process, with or without "ses-" (default: all)')
+    sel.add_argument('--skip-bids-validation', action='store_true',
+                     help='do not run the BIDS validator on the input dataset')
+    run = parser.add_argument_group('execution')
+    run.add_argument('-w', '--work-dir', type=Path,
+                     help='intermediate results; an identical rerun reuses them '
+                          '(default: OUTPUT_DIR/.work)')
+    run.add_argument('--nprocs', '--n-cpus', type=_positive_int, default=1,
+                     help='processes to use (default: 1)')
+    run.add_argument('-v', '--verbose', action='count', default=0,
+                     help='more log output (repeat for more)')
+    phys = parser.add_argument_group(
+        'physical constants (override the sidecar and the literature defaults)')
+    phys.add_argument('--t1-blood', type=_positive_float, metavar='SECONDS',
+                      help='arterial blood T1 (default: by field strength; docs/methods.md)')
+    phys.add_argument('--hematocrit', type=_fraction, metavar='FRACTION',
+                      help='derive blood T1 from hematocrit (3 T only, Lu et al. 2004)')
+    phys.add_argument('--partition-coefficient', '--lambda', type=_fraction,
+                      dest='partition_coefficient', metavar='ML_PER_G',
+                      help='blood-brain partition coefficient (default 0.9)')
+    phys.add_argument('--labeling-efficiency', type=_fraction, metavar='ALPHA',
+                      help='labelling efficiency before background suppression (default: '
+                           'LabelingEfficiency, else 0.85 PCASL, 0.68 CASL, 0.98 PASL)')
+    phys.add_argument('--bs-efficiency-per-pulse', type=_fraction, metavar='FRACTION',
+                      help='efficiency kept per background-suppression pulse (default 0.95)')
+    phys.add_argument('--m0-scale', type=_positive_float, default=1.0, metavar='FACTOR',
+                      help='multiply M0 by this factor (vendor scaling; default 1)')
+    phys.add_argument('--t1-tissue', type=_positive_float, metavar='SECONDS',
+                      help='tissue T1 for the short-TR M0 correction (default 1.3)')
+    phys.add_argument('--allow-control-m0', action='store_true',
+                      help='with M0Type Absent and background suppression, use the mean '
+                           'control image as M0 anyway (CBF will be overestimated)')
+    return parser
+
+
+def parse_args(argv=None) -> Settings:
+    args = build_parser().parse_args(argv)
+    bids_dir = Path(os.path.abspath(args.bids_dir))
+    output_dir = Path(os.path.abspath(args.output_dir))
+    return Settings(
+        bids_dir=bids_dir, output_dir=output_dir, analysis_level=args.analysis_level,
+        participant_label=tuple(dict.fromkeys(args.participant_label)),
+        session_label=tuple(dict.fromkeys(args.session_label)),
+        work_dir=Path(os.path.abspath(args.work_dir)) if args.work_dir else None,
+        nprocs=args.nprocs, skip_bids_validation=args.skip_bids_validation,
+        verbose=args.verbose, t1_blood=args.t1_blood, hematocrit=args.hematocrit,
+        partition_coefficient=args.partition_coefficient,
+        labeling_efficiency=args.labeling_efficiency, m0_scale=args.m0_scale,
+        t1_tissue=args.t1_tissue, bs_efficiency_per_pulse=args.bs_efficiency_per_pulse,
+        allow_control_m0=args.allow_control_m0, run_uuid=uuid.uuid4().hex[:12],
+        version=__version__)

@@ -1,0 +1,219 @@
+"""``bids-asl`` entry point: parse, check, discover, validate, run, report exit code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bids_asl.errors import (
+    BidsAslError,
+    ExitCode,
+    NotImplementedYetError,
+    OutputError,
+    UsageError,
+)
+
+LOGGER = logging.getLogger('bids_asl')
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter('bids-asl: %(levelname)s: %(message)s'))
+    LOGGER.handlers[:] = [handler]
+    LOGGER.setLevel(logging.INFO if verbose == 0 else level)
+    LOGGER.propagate = False
+
+
+def _is_within(path: Path, parent: Path) -> bool:
+    try:
+        path.resolve().relative_to(parent.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def check_paths(settings) -> None:
+    """Refuse unusable input/output locations before any work is done."""
+    from bids_asl.errors import InputMissingError  # noqa: PLC0415
+
+    bids, out = settings.bids_dir, settings.output_dir
+    if not bids.is_dir():
+        raise InputMissingError('BIDS directory does not exist', path=bids, field='bids_dir')
+    if not (bids / 'dataset_description.json').is_file():
+        raise InputMissingError('not a BIDS dataset (no dataset_description.json)', path=bids,
+                                field='bids_dir')
+    # BIDS reserves BIDS_DIR/derivatives/ for derivatives: that is the one place inside it
+    # where outputs may go (pybids and the validator skip it).
+    allowed = bids / 'derivatives'
+    for name, path in (('output_dir', out), ('--work-dir', settings.effective_work_dir)):
+        if _is_within(path, bids) and not (_is_within(path, allowed) and path.resolve()
+                                           != allowed.resolve()):
+            raise UsageError('must not be the BIDS directory or inside it (except under '
+                             'BIDS_DIR/derivatives/<name>)', path=path, field=name)
+    for path in (out, settings.effective_work_dir):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / f'.bids-asl-write-test-{os.getpid()}'
+            probe.write_bytes(b'')
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f'cannot write ({exc.strerror})', path=path,
+                              field='output_dir') from None
+
+
+def _prepare_runs(settings, layout_runs):
+    """Validate each run; returns (run specs, failures as (run, error))."""
+    from bids_asl.io.metadata import validate_run  # noqa: PLC0415
+    from bids_asl.io.quantparams import Overrides, resolve_constants  # noqa: PLC0415
+    from bids_asl.workflows.base import RunSpec  # noqa: PLC0415
+
+    overrides = Overrides(
+        t1_blood=settings.t1_blood, hematocrit=settings.hematocrit,
+        partition_coefficient=settings.partition_coefficient,
+        labeling_efficiency=settings.labeling_efficiency, m0_scale=settings.m0_scale,
+        t1_tissue=settings.t1_tissue, bs_efficiency_per_pulse=settings.bs_efficiency_per_pulse,
+        allow_control_m0=settings.allow_control_m0)
+    specs, failures = [], []
+    for run in layout_runs:
+        try:
+            params = validate_run(run.asl_file, run.aslcontext_file, run.metadata,
+                                  m0_file=run.m0_file, m0_metadata=run.m0_metadata)
+            if params.is_multi_delay:
+                raise NotImplementedYetError(
+                    f'multi-delay ASL (delays {", ".join(map(str, params.difference_plds))} s) '
+                    'is not implemented yet', path=run.asl_file, field='PostLabelingDelay')
+            constants = resolve_constants(params, overrides)
+        except BidsAslError as exc:
+            failures.append((run, exc))
+            continue
+        if constants['BackgroundSuppressionRule'].startswith('BackgroundSuppression is true'):
+            LOGGER.warning('%s: BackgroundSuppressionNumberPulses missing: no background-'
+                           'suppression correction applied', run.asl_file.name)
+        specs.append(RunSpec(prefix=run.prefix, entities=run.entities,
+                             asl_file=str(run.asl_file),
+                             m0_file=str(run.m0_file) if run.m0_file else None,
+                             params=params.to_dict(), constants=constants))
+    return specs, failures
+
+
+def _save_settings(settings, subjects) -> None:
+    from bids_asl.io.images import atomic_write_bytes  # noqa: PLC0415
+
+    text = settings.to_toml().encode()
+    for subject in subjects:
+        log_dir = settings.output_dir / f'sub-{subject}' / 'log' / settings.run_uuid
+        atomic_write_bytes(log_dir / 'bids_asl.toml', text)
+
+
+def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, bool]]:
+    """(asl file, last exception line, is a data error) for each nipype crash file."""
+    from bids_asl.workflows.base import safe_name  # noqa: PLC0415
+
+    out = []
+    for crash in sorted(crash_dir.glob('crash-*.txt')):
+        text = crash.read_text(errors='replace')
+        node = text.splitlines()[0] if text else ''
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        last = next((ln for ln in reversed(lines) if 'Error' in ln or 'Exception' in ln),
+                    lines[-1] if lines else 'unknown error')
+        owner = next((s.asl_file for s in specs if f'asl_{safe_name(s.prefix)}_wf' in node
+                      or f'ds_{safe_name(s.prefix)}' in node), 'unknown run')
+        is_data = 'MetadataError' in last
+        out.append((owner, last.split(': ', 1)[-1] if is_data else last, is_data))
+    return out
+
+
+def _run_workflow(settings, specs) -> list[tuple[str, str, bool]]:
+    os.environ.setdefault('NIPYPE_NO_ET', '1')  # no version check over the network
+    from nipype import config as nipype_config  # noqa: PLC0415
+    from nipype import logging as nipype_logging  # noqa: PLC0415
+
+    from bids_asl.workflows.base import init_bids_asl_wf  # noqa: PLC0415
+
+    crash_dir = settings.output_dir / 'logs' / f'crash-{settings.run_uuid}'
+    nipype_config.update_config({
+        'execution': {'crashdump_dir': str(crash_dir), 'crashfile_format': 'txt',
+                      'stop_on_first_crash': False, 'remove_unnecessary_outputs': False,
+                      'check_version': False},
+        'logging': {'workflow_level': 'INFO' if settings.verbose > 1 else 'WARNING',
+                    'interface_level': 'INFO' if settings.verbose > 1 else 'WARNING',
+                    'utils_level': 'WARNING', 'log_to_file': False},
+        'monitoring': {'enabled': False},
+    })
+    nipype_logging.update_logging(nipype_config)
+    workflow = init_bids_asl_wf(runs=specs, output_dir=str(settings.output_dir),
+                                bids_dir=str(settings.bids_dir),
+                                base_dir=str(settings.effective_work_dir))
+    plugin = ('MultiProc', {'n_procs': settings.nprocs, 'raise_insufficient': False}) \
+        if settings.nprocs > 1 else ('Linear', {})
+    try:
+        workflow.run(plugin=plugin[0], plugin_args=plugin[1])
+    except RuntimeError:
+        summaries = _crash_summaries(crash_dir, specs) if crash_dir.exists() else []
+        return summaries or [('workflow', 'nipype reported a failure without a crash file',
+                               False)]
+    return []
+
+
+def run_participant(settings) -> int:
+    from bids_asl.io.derivatives import init_output_dataset  # noqa: PLC0415
+    from bids_asl.io.layout import collect_asl_runs, load_layout  # noqa: PLC0415
+
+    if not settings.skip_bids_validation:
+        from bids_asl.io.validator import check_dataset  # noqa: PLC0415
+
+        LOGGER.info('validating %s with bids-validator-deno', settings.bids_dir)
+        check_dataset(settings.bids_dir)
+    layout = load_layout(settings.bids_dir)
+    runs = collect_asl_runs(layout, settings.participant_label or None,
+                            settings.session_label or None)
+    specs, failures = _prepare_runs(settings, runs)
+    for run, exc in failures:
+        print(f'bids-asl: error: {exc}', file=sys.stderr)
+    codes = [exc.exit_code for _, exc in failures]
+    if specs:
+        init_output_dataset(settings.output_dir, settings.bids_dir, settings.version)
+        _save_settings(settings, sorted({s.entities['subject'] for s in specs}))
+        LOGGER.info('quantifying %d run(s)', len(specs))
+        for owner, message, is_data in _run_workflow(settings, specs):
+            print(f'bids-asl: error: {message}' if is_data and owner in message
+                  else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
+            codes.append(ExitCode.DATAERR if is_data else ExitCode.SOFTWARE)
+    n_ok = len(specs) - sum(1 for c in codes[len(failures):])
+    LOGGER.info('%d of %d run(s) written to %s', n_ok, len(runs), settings.output_dir)
+    return int(max(codes)) if codes else int(ExitCode.OK)
+
+
+def main(argv=None) -> int:
+    from bids_asl.cli.parser import parse_args  # noqa: PLC0415
+
+    settings = parse_args(argv)  # exits 64 on usage errors, 0 for --help/--version
+    _setup_logging(settings.verbose)
+    try:
+        check_paths(settings)
+        if settings.analysis_level == 'group':
+            raise NotImplementedYetError('the group level is not implemented yet',
+                                         field='analysis_level')
+        return run_participant(settings)
+    except BidsAslError as exc:
+        print(f'bids-asl: error: {exc}', file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print('bids-asl: interrupted', file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, details in the log
+        LOGGER.debug('internal error', exc_info=True)
+        print(f'bids-asl: internal error: {exc.__class__.__name__}: {exc} (rerun with -vv for '
+              'the traceback; please report it)', file=sys.stderr)
+        if settings.verbose > 1:
+            import traceback  # noqa: PLC0415
+
+            traceback.print_exc()
+        return int(ExitCode.SOFTWARE)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

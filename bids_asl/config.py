@@ -1,0 +1,63 @@
+"""The one frozen settings object, built by the CLI and saved as TOML with the outputs."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    bids_dir: Path
+    output_dir: Path
+    analysis_level: str
+    participant_label: tuple[str, ...] = ()
+    session_label: tuple[str, ...] = ()
+    work_dir: Path | None = None
+    nprocs: int = 1
+    skip_bids_validation: bool = False
+    verbose: int = 0
+    t1_blood: float | None = None
+    hematocrit: float | None = None
+    partition_coefficient: float | None = None
+    labeling_efficiency: float | None = None
+    m0_scale: float = 1.0
+    t1_tissue: float | None = None
+    bs_efficiency_per_pulse: float | None = None
+    allow_control_m0: bool = False
+    run_uuid: str = ''
+    version: str = ''
+
+    @property
+    def effective_work_dir(self) -> Path:
+        return self.work_dir if self.work_dir is not None else self.output_dir / '.work'
+
+    def to_dict(self) -> dict:
+        out = {}
+        for key, value in asdict(self).items():
+            if value is None:
+                continue  # TOML has no null: an absent key means "not given"
+            out[key] = str(value) if isinstance(value, Path) else (
+                list(value) if isinstance(value, tuple) else value)
+        return out
+
+    def to_toml(self) -> str:
+        import tomli_w  # noqa: PLC0415 - not needed on the --help path
+
+        return tomli_w.dumps({'bids_asl': self.to_dict()})
+
+    @classmethod
+    def from_toml(cls, text: str) -> Settings:
+        data = tomllib.loads(text)['bids_asl']
+        kinds = {f.name: f.type for f in fields(cls)}
+        kwargs = {}
+        for key, value in data.items():
+            if key not in kinds:
+                raise ValueError(f'unknown setting {key!r}')
+            if key in ('bids_dir', 'output_dir', 'work_dir'):
+                value = Path(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[key] = value
+        return cls(**kwargs)

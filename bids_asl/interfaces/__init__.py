@@ -1,0 +1,1 @@
+"""Thin nipype interfaces: load (io) → compute (quant) → save (io)."""

@@ -1,0 +1,1 @@
+"""Files, not physics: BIDS queries, metadata validation, NIfTI and derivative writing."""

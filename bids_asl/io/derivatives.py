@@ -1,0 +1,87 @@
+"""Derivative names, JSON sidecars and ``dataset_description.json``: all written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bids_asl.io.images import atomic_write_bytes
+
+#: Suffixes BIDS does not define yet (ASLPrep's de-facto names); listed in ``.bidsignore``.
+UNDEFINED_SUFFIX_PATTERNS = ('*_cbf.nii.gz', '*_cbf.json', '*_deltam.nii.gz', '*_deltam.json')
+
+
+def run_dir(output_dir, entities: dict) -> Path:
+    """``OUTPUT/sub-<label>[/ses-<label>]/perf``."""
+    out = Path(output_dir) / f'sub-{entities["subject"]}'
+    if entities.get('session'):
+        out = out / f'ses-{entities["session"]}'
+    return out / 'perf'
+
+
+def derivative_path(output_dir, entities: dict, prefix: str, suffix: str, *,
+                    desc: str | None = None, extension: str = '.nii.gz') -> Path:
+    """Path of a derivative of the run whose source stem is ``prefix``.
+
+    ``desc`` is inserted after the source entities, which BIDS orders before ``desc``.
+    """
+    name = prefix + (f'_desc-{desc}' if desc else '') + f'_{suffix}{extension}'
+    return run_dir(output_dir, entities) / name
+
+
+def raw_uri(bids_dir, path) -> str:
+    """BIDS URI of a raw file: ``bids:raw:sub-01/perf/sub-01_asl.nii.gz``."""
+    return 'bids:raw:' + Path(path).resolve().relative_to(Path(bids_dir).resolve()).as_posix()
+
+
+def derivative_uri(output_dir, path) -> str:
+    """BIDS URI of a file of this derivative dataset: ``bids::sub-01/perf/…``."""
+    return 'bids::' + Path(path).resolve().relative_to(Path(output_dir).resolve()).as_posix()
+
+
+def json_bytes(data: dict) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + '\n').encode()
+
+
+def write_json(path, data: dict) -> Path:
+    return atomic_write_bytes(path, json_bytes(data))
+
+
+def write_if_changed(path, data: bytes) -> Path:
+    """Atomic write that leaves an identical existing file alone (safe for concurrent runs)."""
+    path = Path(path)
+    try:
+        if path.read_bytes() == data:
+            return path
+    except OSError:
+        pass
+    return atomic_write_bytes(path, data)
+
+
+def dataset_description(bids_dir, version: str) -> dict:
+    source = Path(bids_dir).resolve()
+    generated = {'Name': 'bids-asl', 'Version': version,
+                 'CodeURL': 'https://github.com/bids-asl/bids_asl'}
+    container = os.environ.get('BIDS_ASL_CONTAINER')
+    if container:
+        generated['Container'] = {'Type': container.split(':', 1)[0],
+                                  'Tag': container.split(':', 1)[-1]}
+    return {
+        'Name': 'bids-asl derivatives',
+        'BIDSVersion': '1.10.0',
+        'DatasetType': 'derivative',
+        'GeneratedBy': [generated],
+        'SourceDatasets': [{'URL': source.as_uri()}],
+        'DatasetLinks': {'raw': source.as_uri()},
+    }
+
+
+def init_output_dataset(output_dir, bids_dir, version: str) -> None:
+    """Write ``dataset_description.json`` and ``.bidsignore`` (idempotent, atomic)."""
+    out = Path(output_dir)
+    write_if_changed(out / 'dataset_description.json',
+                     json_bytes(dataset_description(bids_dir, version)))
+    ignore = '# ASL derivative suffixes not (yet) defined by BIDS; see docs/outputs.md\n'
+    ignore += ''.join(f'{p}\n' for p in UNDEFINED_SUFFIX_PATTERNS) + 'logs/\n'
+    write_if_changed(out / '.bidsignore', ignore.encode())

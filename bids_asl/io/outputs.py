@@ -1,0 +1,70 @@
+"""Copy one run's results from the work dir into the derivative dataset, with sidecars.
+
+Every file is written under a temporary name and renamed into place; JSON is written with
+sorted keys and NIfTI with a zero gzip mtime, so an identical rerun yields identical bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bids_asl import __version__
+from bids_asl.io import images
+from bids_asl.io.derivatives import derivative_path, derivative_uri, raw_uri, write_json
+from bids_asl.io.metadata import AslParams
+
+CBF_UNITS = 'mL/100g/min'
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name.replace('.nii.gz', '.json'))
+
+
+def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, params: dict,
+                      constants: dict, m0_info: dict, cbf_info: dict, files: dict) -> list[str]:
+    """Write the derivatives of one run; ``files`` maps output keys to work-dir NIfTIs."""
+    p = AslParams.from_dict(params)
+    path = lambda suffix, desc=None: derivative_path(output_dir, entities, prefix, suffix,  # noqa: E731
+                                                     desc=desc)
+    targets = {'mask': path('mask', 'brain'), 'm0': path('m0scan', 'calibration'),
+               'deltam_mean': path('deltam', 'mean'), 'cbf': path('cbf'),
+               'cbf_timeseries': path('cbf', 'timeseries')}
+    raw_sources = [raw_uri(bids_dir, p.asl_file)]
+    if p.m0_file:
+        raw_sources.append(raw_uri(bids_dir, p.m0_file))
+    mask_uri = derivative_uri(output_dir, targets['mask'])
+    m0_uri = derivative_uri(output_dir, targets['m0'])
+    software = {'Software': f'bids-asl {__version__}'}
+    sidecars = {
+        'mask': {'Type': 'Brain', 'RawSources': raw_sources, 'Sources': [m0_uri],
+                 'Description': 'brain mask: Otsu threshold of the M0 (or mean control) image, '
+                                'largest connected component, holes filled, M0 > 0',
+                 **software},
+        'm0': {'Units': 'arbitrary (scanner units, as ΔM)', 'Sources': raw_sources,
+               'Description': 'M0 used for calibration (after TR correction and scaling)',
+               **m0_info, **software},
+        'deltam_mean': {'Units': 'arbitrary (scanner units)', 'Sources': raw_sources,
+                        'Description': 'mean ΔM = control − label over all ΔM volumes, '
+                                       'zero outside the brain mask',
+                        'DeltaMSources': cbf_info.get('DeltaMSources'), **software},
+    }
+    quant = {'Units': CBF_UNITS, 'Sources': [*raw_sources, m0_uri, mask_uri],
+             'ArterialSpinLabelingType': p.asl_type, 'MagneticFieldStrength': p.field_strength,
+             **constants, **cbf_info, 'M0': m0_info,
+             'VoxelsOutsideMask': 'set to 0 (see the brain mask)', **software}
+    sidecars['cbf'] = {**quant, 'Description': 'mean CBF over the ΔM volumes '
+                                               '(single-delay consensus model)'}
+    sidecars['cbf_timeseries'] = {**quant, 'Description': 'CBF of each ΔM volume, in order'}
+    written = []
+    n_volumes = cbf_info.get('NumberOfDeltaMVolumes', 1)
+    for key, target in targets.items():
+        if key == 'cbf_timeseries' and n_volumes < 2:
+            continue
+        data, img = images.load(files[key])
+        dtype = np.uint8 if key == 'mask' else np.float32
+        images.save(data, img, target, dtype=dtype)
+        write_json(_sidecar(target), {k: v for k, v in sidecars[key].items() if v is not None})
+        written.append(str(target))
+    return written

@@ -1,0 +1,45 @@
+"""A brain mask from a 3-D reference image (M0 or mean control).
+
+Otsu's threshold on the finite, positive intensities, then the largest 3-D connected
+component, then hole filling (scipy.ndimage).  Robust to a zero or noisy background; later
+issues replace it with an anatomy-based mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def otsu_threshold(values: np.ndarray, nbins: int = 256) -> float:
+    """Otsu (1979) threshold maximising the between-class variance of ``values``."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size < 2 or np.ptp(values) == 0:
+        raise ValueError('cannot threshold an image with fewer than two distinct values')
+    hist, edges = np.histogram(values, bins=nbins)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    weight1 = np.cumsum(hist)
+    weight2 = weight1[-1] - weight1
+    sum1 = np.cumsum(hist * centres)
+    mean1 = sum1 / np.maximum(weight1, 1)
+    mean2 = (sum1[-1] - sum1) / np.maximum(weight2, 1)
+    between = weight1 * weight2 * (mean1 - mean2) ** 2
+    return float(edges[1:][np.argmax(between[:-1])])
+
+
+def brain_mask(reference: np.ndarray) -> np.ndarray:
+    """Boolean brain mask of a 3-D reference image; ``ValueError`` when nothing is found."""
+    ref = np.asarray(reference, dtype=np.float64)
+    if ref.ndim != 3:
+        raise ValueError(f'reference image must be 3-D, got shape {ref.shape}')
+    valid = np.isfinite(ref) & (ref > 0)
+    if valid.sum() < 2:
+        raise ValueError('reference image has no positive finite voxels')
+    vals = ref[valid]
+    candidate = valid & (ref > otsu_threshold(vals if np.ptp(vals) > 0 else ref[np.isfinite(ref)]))
+    labels, n = ndimage.label(candidate)
+    if n == 0:
+        raise ValueError('brain mask is empty')
+    sizes = ndimage.sum_labels(candidate, labels, index=np.arange(1, n + 1))
+    largest = labels == (int(np.argmax(sizes)) + 1)
+    return ndimage.binary_fill_holes(largest) & valid
