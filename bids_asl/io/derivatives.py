@@ -9,7 +9,10 @@ from pathlib import Path
 from bids_asl.io.images import atomic_write_bytes
 
 #: Suffixes BIDS does not define yet (ASLPrep's de-facto names); listed in ``.bidsignore``.
-UNDEFINED_SUFFIX_PATTERNS = ('*_cbf.nii.gz', '*_cbf.json', '*_deltam.nii.gz', '*_deltam.json')
+UNDEFINED_SUFFIX_PATTERNS = ('*_cbf.nii.gz', '*_cbf.json', '*_deltam.nii.gz', '*_deltam.json',
+                             '**/perf/*_mask.nii.gz', '**/perf/*_mask.json')
+#: Provenance folders (settings TOML, crash reports), not BIDS files.
+LOG_PATTERNS = ('logs', 'sub-*/log')
 
 
 def run_dir(output_dir, entities: dict) -> Path:
@@ -83,5 +86,5 @@ def init_output_dataset(output_dir, bids_dir, version: str) -> None:
     write_if_changed(out / 'dataset_description.json',
                      json_bytes(dataset_description(bids_dir, version)))
     ignore = '# ASL derivative suffixes not (yet) defined by BIDS; see docs/outputs.md\n'
-    ignore += ''.join(f'{p}\n' for p in UNDEFINED_SUFFIX_PATTERNS) + 'logs/\n'
+    ignore += ''.join(f'{p}\n' for p in UNDEFINED_SUFFIX_PATTERNS + LOG_PATTERNS)
     write_if_changed(out / '.bidsignore', ignore.encode())

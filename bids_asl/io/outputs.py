@@ -44,6 +44,7 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
                  **software},
         'm0': {'Units': 'arbitrary (scanner units, as ΔM)', 'Sources': raw_sources,
                'Description': 'M0 used for calibration (after TR correction and scaling)',
+               'SkullStripped': False,
                **m0_info, **software},
         'deltam_mean': {'Units': 'arbitrary (scanner units)', 'Sources': raw_sources,
                         'Description': 'mean ΔM = control − label over all ΔM volumes, '
