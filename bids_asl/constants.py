@@ -7,7 +7,8 @@ that run's JSON sidecars together with where it came from.
 
 from __future__ import annotations
 
-#: Blood-brain partition coefficient of water, mL/g (Herscovitch & Raichle 1985; Alsop et al. 2015).
+#: Blood-brain partition coefficient of water, mL/g
+#: (Herscovitch & Raichle 1985; Alsop et al. 2015).
 PARTITION_COEFFICIENT = 0.9
 
 #: Converts mL/g/s to mL/100 g/min.

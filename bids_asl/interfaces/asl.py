@@ -110,8 +110,8 @@ class ComputeMask(SimpleInterface):
             mask = quant.brain_mask(ref) & np.isfinite(m0) & (m0 > 0)
         except ValueError as exc:
             raise MetadataError(str(exc), path=self.inputs.reference, field='brain mask') from None
-        self._results['mask'] = str(images.save(mask, img, os.path.join(runtime.cwd, 'mask.nii.gz'),
-                                                dtype=np.uint8))
+        out = os.path.join(runtime.cwd, 'mask.nii.gz')
+        self._results['mask'] = str(images.save(mask, img, out, dtype=np.uint8))
         return runtime
 
 

@@ -36,7 +36,10 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 
 
 def nifti_bytes(data: np.ndarray, reference: nb.Nifti1Image, *, dtype=np.float32) -> bytes:
-    """Serialise ``data`` on the grid of ``reference`` (gzip with mtime 0: same bytes each time)."""
+    """Serialise ``data`` on the grid of ``reference``.
+
+    gzip with mtime 0, so the same data always give the same bytes.
+    """
     header = reference.header.copy()
     header.set_data_dtype(dtype)
     img = nb.Nifti1Image(np.asarray(data).astype(dtype), reference.affine, header)

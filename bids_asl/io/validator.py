@@ -55,8 +55,9 @@ def check_dataset(dataset) -> None:
         first = errors[0]
         location = first.get('location', '')
         loc = (Path(dataset) / location.lstrip('/')) if location else Path(dataset)
+        message = ' '.join((first.get('issueMessage') or '').split())[:300]
         raise MetadataError(
-            f'BIDS validator: {first.get("code")} {first.get("issueMessage") or ""}'.strip()
+            f'BIDS validator: {first.get("code")} {message}'.strip()
             + (f' ({len(errors) - 1} more errors; --skip-bids-validation to proceed)'
                if len(errors) > 1 else ' (--skip-bids-validation to proceed)'),
             path=loc, field=first.get('affects') or first.get('code'))

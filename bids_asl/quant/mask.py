@@ -1,6 +1,6 @@
 """A brain mask from a 3-D reference image (M0 or mean control).
 
-Otsu's threshold on the finite, positive intensities, then the largest 3-D connected
+Otsu's threshold on the finite intensities (background included), then the largest 3-D connected
 component, then hole filling (scipy.ndimage).  Robust to a zero or noisy background; later
 issues replace it with an anatomy-based mask.
 """
@@ -24,7 +24,10 @@ def otsu_threshold(values: np.ndarray, nbins: int = 256) -> float:
     mean1 = sum1 / np.maximum(weight1, 1)
     mean2 = (sum1[-1] - sum1) / np.maximum(weight2, 1)
     between = weight1 * weight2 * (mean1 - mean2) ** 2
-    return float(edges[1:][np.argmax(between[:-1])])
+    between = between[:-1]
+    # Well-separated classes give a plateau of equal maxima: take its middle.
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-9))
+    return float(0.5 * (edges[1:][best[0]] + edges[1:][best[-1]]))
 
 
 def brain_mask(reference: np.ndarray) -> np.ndarray:
@@ -35,8 +38,8 @@ def brain_mask(reference: np.ndarray) -> np.ndarray:
     valid = np.isfinite(ref) & (ref > 0)
     if valid.sum() < 2:
         raise ValueError('reference image has no positive finite voxels')
-    vals = ref[valid]
-    candidate = valid & (ref > otsu_threshold(vals if np.ptp(vals) > 0 else ref[np.isfinite(ref)]))
+    # Threshold over all finite voxels: the background (zero or noise) is one of the classes.
+    candidate = valid & (ref > otsu_threshold(ref[np.isfinite(ref)]))
     labels, n = ndimage.label(candidate)
     if n == 0:
         raise ValueError('brain mask is empty')

@@ -18,7 +18,8 @@ _AXES = {'i': 0, 'j': 1, 'k': 2}
 def slice_axis(direction: str) -> tuple[int, bool]:
     """``(axis, reversed)`` for a BIDS ``SliceEncodingDirection``."""
     if direction not in ('i', 'j', 'k', 'i-', 'j-', 'k-'):
-        raise ValueError(f'SliceEncodingDirection must be one of i, j, k, i-, j-, k-: {direction!r}')
+        raise ValueError(
+            f'SliceEncodingDirection must be one of i, j, k, i-, j-, k-: {direction!r}')
     return _AXES[direction[0]], direction.endswith('-')
 
 

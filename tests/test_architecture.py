@@ -1,0 +1,80 @@
+"""Layering rules, interface specs and workflow graphs."""
+
+import ast
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import bids_asl
+
+PKG = Path(bids_asl.__file__).parent
+
+# layer -> bids_asl packages it must not import
+FORBIDDEN = {
+    'quant': ('bids_asl.io', 'bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli',
+              'nipype', 'bids', 'nibabel'),
+    'io': ('bids_asl.quant', 'bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli',
+           'nipype'),
+    'interfaces': ('bids_asl.workflows', 'bids_asl.cli', 'bids'),
+    'workflows': ('bids_asl.cli', 'bids'),
+}
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+@pytest.mark.parametrize('layer', sorted(FORBIDDEN))
+def test_layer_imports(layer):
+    bad = []
+    for path in (PKG / layer).glob('*.py'):
+        for name in _imports(path):
+            if any(name == f or name.startswith(f + '.') for f in FORBIDDEN[layer]):
+                bad.append(f'{path.name}: {name}')
+    assert bad == []
+
+
+def test_nothing_imports_cli():
+    for path in PKG.rglob('*.py'):
+        if 'cli' in path.parts or path.name == '__main__.py':
+            continue
+        assert not [n for n in _imports(path) if n.startswith('bids_asl.cli')], path
+
+
+def test_every_interface_trait_has_a_desc():
+    from nipype.interfaces.base import BaseInterface
+
+    missing = []
+    for mod in pkgutil.iter_modules([str(PKG / 'interfaces')]):
+        module = importlib.import_module(f'bids_asl.interfaces.{mod.name}')
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseInterface) and cls.__module__ == module.__name__:
+                for spec in (cls.input_spec, cls.output_spec):
+                    for name, trait in spec().traits().items():
+                        if name.startswith('trait_') or name in ('args', 'environ'):
+                            continue
+                        if not trait.desc:
+                            missing.append(f'{cls.__name__}.{name}')
+    assert missing == []
+
+
+def test_workflow_graph_builds_for_several_runs(tmp_path):
+    from bids_asl.workflows.base import RunSpec, init_bids_asl_wf, workflow_name
+
+    runs = [RunSpec(prefix=f'sub-0{i}_run-1', entities={'subject': f'0{i}'},
+                    asl_file=f'/x/sub-0{i}_asl.nii.gz', m0_file=None, params={}, constants={})
+            for i in range(3)]
+    wf = init_bids_asl_wf(runs=runs, output_dir=str(tmp_path / 'o'), bids_dir=str(tmp_path),
+                          base_dir=str(tmp_path / 'w'))
+    assert wf.name == workflow_name()
+    names = {n.fullname for n in wf._create_flat_graph().nodes()}
+    assert {f'{wf.name}.ds_sub_0{i}_run_1' for i in range(3)} <= names
+    assert sum('compute_cbf' in n for n in names) == 3
