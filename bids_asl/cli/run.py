@@ -137,13 +137,20 @@ def _run_workflow(settings, specs) -> list[tuple[str, str, bool]]:
     nipype_config.update_config({
         'execution': {'crashdump_dir': str(crash_dir), 'crashfile_format': 'txt',
                       'stop_on_first_crash': False, 'remove_unnecessary_outputs': False,
-                      'check_version': False},
-        'logging': {'workflow_level': 'INFO' if settings.verbose > 1 else 'WARNING',
+                      'check_version': False, 'poll_sleep_duration': 0.02},
+        # Crashes are summarised in one line per run by us; nipype's own traceback is shown
+        # only with -v (ERROR) or -vv (INFO), and is always in the crash file.
+        'logging': {'workflow_level': ('CRITICAL', 'ERROR', 'INFO')[min(settings.verbose, 2)],
                     'interface_level': 'INFO' if settings.verbose > 1 else 'WARNING',
                     'utils_level': 'WARNING', 'log_to_file': False},
         'monitoring': {'enabled': False},
     })
     nipype_logging.update_logging(nipype_config)
+    # nipype's console handler keeps the stdout of its import time: point it at the current one
+    # (like _setup_logging) so that repeated in-process runs never write to a closed stream.
+    for handler in logging.getLogger('nipype').handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.stream = sys.stdout  # not setStream(): it flushes the old stream
     workflow = init_bids_asl_wf(runs=specs, output_dir=str(settings.output_dir),
                                 bids_dir=str(settings.bids_dir),
                                 base_dir=str(settings.effective_work_dir))
@@ -171,15 +178,18 @@ def run_participant(settings) -> int:
     runs = collect_asl_runs(layout, settings.participant_label or None,
                             settings.session_label or None)
     specs, failures = _prepare_runs(settings, runs)
-    for run, exc in failures:
+    for _, exc in failures:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
     codes = [exc.exit_code for _, exc in failures]
     if specs:
         init_output_dataset(settings.output_dir, settings.bids_dir, settings.version)
         _save_settings(settings, sorted({s.entities['subject'] for s in specs}))
         LOGGER.info('quantifying %d run(s)', len(specs))
+        run_files = {s.asl_file: (s.asl_file, s.m0_file) for s in specs}
         for owner, message, is_data in _run_workflow(settings, specs):
-            print(f'bids-asl: error: {message}' if is_data and owner in message
+            # A data error already names its file (the ASL series or its M0 image).
+            names_file = is_data and any(f and f in message for f in run_files.get(owner, ()))
+            print(f'bids-asl: error: {message}' if names_file
                   else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
             codes.append(ExitCode.DATAERR if is_data else ExitCode.SOFTWARE)
     n_ok = len(specs) - sum(1 for c in codes[len(failures):])

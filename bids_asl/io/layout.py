@@ -45,8 +45,24 @@ def load_layout(bids_dir):
     try:
         return BIDSLayout(str(bids_dir), validate=False, derivatives=False)
     except Exception as exc:  # noqa: BLE001 - pybids raises many types for a broken dataset
+        bad_json = _first_invalid_json(Path(bids_dir))
+        if bad_json is not None:
+            raise bad_json from None
         raise MetadataError(f'not a readable BIDS dataset ({exc})', path=bids_dir,
                             field='dataset_description.json') from None
+
+
+def _first_invalid_json(bids_dir: Path) -> MetadataError | None:
+    """The error naming the first JSON file (outside derivatives/) that does not parse."""
+    for path in sorted(bids_dir.rglob('*.json')):
+        parts = path.relative_to(bids_dir).parts
+        if parts[0] in ('derivatives', 'sourcedata') or any(p.startswith('.') for p in parts):
+            continue
+        try:
+            json.loads(path.read_text(encoding='utf-8'))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            return MetadataError(f'not valid JSON ({exc})', path=path, field='json')
+    return None
 
 
 def _metadata(layout, path) -> dict:

@@ -16,7 +16,6 @@ from pathlib import Path
 import nibabel as nb
 import numpy as np
 
-from bids_asl import constants
 from bids_asl.errors import MetadataError
 
 ASL_TYPES = ('PCASL', 'CASL', 'PASL')
@@ -83,7 +82,7 @@ def _fail(path, field, message):
     raise MetadataError(message, path=path, field=field)
 
 
-def _number(meta, key, path, *, required=True, positive=False, rng=None):
+def _number(meta, key, path, *, required=True, positive=False, rng=None, seconds=False):
     if key not in meta:
         if required:
             _fail(path, key, 'required field is missing')
@@ -95,7 +94,7 @@ def _number(meta, key, path, *, required=True, positive=False, rng=None):
         _fail(path, key, f'must be > 0, got {val!r}')
     if rng is not None and not rng[0] <= val <= rng[1]:
         _fail(path, key, f'{val!r} is outside the plausible range {rng[0]:g}-{rng[1]:g}'
-                         + (' (seconds expected, not ms?)' if val > rng[1] else ''))
+                         + (' (seconds expected, not ms?)' if seconds and val > rng[1] else ''))
     return float(val)
 
 
@@ -177,7 +176,9 @@ def validate_run(
     sidecar = Path(str(asl_file).replace('.nii.gz', '.json').replace('.nii', '.json'))
     meta = metadata
     if aslcontext_file is None:
-        _fail(asl_file, 'aslcontext', 'no *_aslcontext.tsv found for this run')
+        expected = Path(str(asl_file).split('_asl.nii')[0] + '_aslcontext.tsv')
+        _fail(expected, 'volume_type', 'required file is missing (it gives the type of each '
+                                       f'volume of {Path(asl_file).name})')
     types = read_aslcontext(aslcontext_file)
     img = _image_header(asl_file)
     shape = tuple(int(s) for s in img.shape)
@@ -234,7 +235,7 @@ def validate_run(
         raw = meta['BolusCutOffDelayTime']
         first = raw[0] if isinstance(raw, list) and raw else raw
         ti1 = _number({'BolusCutOffDelayTime': first}, 'BolusCutOffDelayTime', sidecar,
-                      positive=True, rng=TI1_RANGE)
+                      positive=True, rng=TI1_RANGE, seconds=True)
         min_ti = min(p for p, t in zip(pld, types, strict=True) if t != 'm0scan')
         if ti1 >= min_ti:
             _fail(sidecar, 'BolusCutOffDelayTime',
@@ -292,9 +293,11 @@ def validate_run(
         if not np.allclose(m0_img.affine, img.affine, atol=AFFINE_TOLERANCE_MM):
             _fail(m0_file, 'affine', 'M0 and ASL images are not on the same grid (affines differ)')
         m0_meta = m0_metadata or {}
-        m0_tr = _number(m0_meta, 'RepetitionTimePreparation', m0_sidecar, rng=TR_RANGE)
+        m0_tr = _number(m0_meta, 'RepetitionTimePreparation', m0_sidecar, rng=TR_RANGE,
+                        seconds=True)
     if m0_type == 'Absent':
-        m0_tr = min(asl_tr[i] for i, t in enumerate(types) if t == 'control') if n_control else None
+        m0_tr = (min(asl_tr[i] for i, t in enumerate(types) if t == 'control') if n_control
+                 else None)
 
     return AslParams(
         asl_file=str(asl_file), aslcontext_file=str(aslcontext_file),
