@@ -117,3 +117,12 @@ def test_absent_m0_with_background_suppression_needs_explicit_choice(tmp_path, c
     assert run_cli(*args) == 65
     assert 'M0Type' in capsys.readouterr().err
     assert run_cli(*args, '--allow-control-m0') == 0
+
+
+def test_implausible_scaling_is_flagged(tmp_path, capsys):
+    bids = make_dataset(tmp_path / 'bids', variants=(Variant(label='w'),), shape=SHAPE)
+    assert run_cli(bids, tmp_path / 'out', 'participant', '--skip-bids-validation',
+                   '--m0-scale', '0.01') == 0
+    meta = json.loads((tmp_path / 'out/sub-w/perf/sub-w_cbf.json').read_text())
+    assert meta['MeanCBFInMask'] > 200 and 'M0 scaling' in meta['Warnings'][0]
+    assert 'M0 scaling' in capsys.readouterr().err

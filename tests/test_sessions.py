@@ -4,6 +4,7 @@ import json
 import shutil
 
 from bids_asl.synthetic import Variant, make_dataset
+
 from conftest import run_cli
 
 

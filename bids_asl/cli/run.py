@@ -165,6 +165,20 @@ def _run_workflow(settings, specs) -> list[tuple[str, str, bool]]:
     return []
 
 
+def _report_warnings(settings, specs) -> None:
+    """Repeat the quantification warnings recorded in the CBF sidecars on the console."""
+    import json  # noqa: PLC0415
+
+    from bids_asl.io.derivatives import derivative_path  # noqa: PLC0415
+
+    for spec in specs:
+        sidecar = derivative_path(settings.output_dir, spec.entities, spec.prefix, 'cbf',
+                                  extension='.json')
+        if sidecar.exists():
+            for warning in json.loads(sidecar.read_text()).get('Warnings', []):
+                LOGGER.warning('%s: %s', sidecar.name, warning)
+
+
 def run_participant(settings) -> int:
     from bids_asl.io.derivatives import init_output_dataset  # noqa: PLC0415
     from bids_asl.io.layout import collect_asl_runs, load_layout  # noqa: PLC0415
@@ -192,6 +206,7 @@ def run_participant(settings) -> int:
             print(f'bids-asl: error: {message}' if names_file
                   else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
             codes.append(ExitCode.DATAERR if is_data else ExitCode.SOFTWARE)
+        _report_warnings(settings, specs)
     n_ok = len(specs) - sum(1 for c in codes[len(failures):])
     LOGGER.info('%d of %d run(s) written to %s', n_ok, len(runs), settings.output_dir)
     return int(max(codes)) if codes else int(ExitCode.OK)

@@ -85,6 +85,7 @@ class ComputeCBF(SimpleInterface):
         full, info = cbf_series(np.where(finite[..., None], deltam, 0.0),
                                 np.where(finite, m0, 1.0), p, self.inputs.constants)
         series = np.where(finite[..., None], full, 0.0)
+        info.update(quant.plausibility_warnings(series.mean(axis=-1)[finite]))
         info.update(NumberOfDeltaMVolumes=int(deltam.shape[3]),
                     VoxelsInMask=int(mask.sum()),
                     NonFiniteVoxelsExcluded=int(mask.sum() - finite.sum()))

@@ -7,6 +7,7 @@ from bids_asl.quant.cbf import (
     deltam_pcasl,
     pasl_scale,
     pcasl_scale,
+    plausibility_warnings,
 )
 from bids_asl.quant.context import (
     VOLUME_TYPES,
@@ -35,6 +36,7 @@ __all__ = [
     'pair_control_label',
     'pasl_scale',
     'pcasl_scale',
+    'plausibility_warnings',
     'saturation_recovery',
     'slice_time_map',
 ]

@@ -93,3 +93,24 @@ def deltam_pcasl(cbf, m0, **kwargs):
 def deltam_pasl(cbf, m0, **kwargs):
     """Forward model: ΔM that the PASL formula maps back to ``cbf``."""
     return np.asarray(cbf, dtype=np.float64) * np.asarray(m0) / pasl_scale(**kwargs)
+
+
+#: Whole-brain mean CBF outside this range (mL/100 g/min) is physiologically implausible and
+#: usually means a wrong M0 scaling, label order or unit (healthy adults ~30-60 whole brain).
+PLAUSIBLE_MEAN_CBF = (5.0, 200.0)
+
+
+def plausibility_warnings(cbf_in_mask) -> dict:
+    """``{'MeanCBFInMask': m}`` plus ``'Warnings'`` when the mean is implausible."""
+    values = np.asarray(cbf_in_mask, dtype=np.float64)
+    if values.size == 0:
+        return {'Warnings': ['the brain mask is empty']}
+    mean = float(values.mean())
+    out: dict = {'MeanCBFInMask': round(mean, 4)}
+    lo, hi = PLAUSIBLE_MEAN_CBF
+    if not lo <= mean <= hi:
+        out['Warnings'] = [
+            f'mean CBF in the brain mask is {mean:.4g} mL/100g/min, outside {lo:g}-{hi:g}: '
+            'check the M0 scaling (--m0-scale), the label/control order and the units'
+        ]
+    return out

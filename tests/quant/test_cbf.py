@@ -85,3 +85,11 @@ def test_pasl_ti1_must_be_shorter_than_ti():
     with pytest.raises(ValueError, match='TI1'):
         cbf.cbf_pasl(np.ones(3), np.ones(3), ti=0.7, ti1=0.8, t1_blood=1.65,
                      labeling_efficiency=0.98)
+
+
+def test_plausibility_warnings():
+    assert cbf.plausibility_warnings(np.full(10, 50.0)) == {'MeanCBFInMask': 50.0}
+    high = cbf.plausibility_warnings(np.full(10, 3000.0))
+    assert 'M0 scaling' in high['Warnings'][0] and high['MeanCBFInMask'] == 3000.0
+    assert 'Warnings' in cbf.plausibility_warnings(np.full(10, 1.0))
+    assert cbf.plausibility_warnings(np.array([]))['Warnings'] == ['the brain mask is empty']
