@@ -26,6 +26,12 @@ class Settings:
     t1_tissue: float | None = None
     bs_efficiency_per_pulse: float | None = None
     allow_control_m0: bool = False
+    m0_estimate: float | None = None
+    kinetic_model: str = 'tissue'
+    att_prior: tuple[float, ...] | None = None  # (mean, SD); None: the default for the type
+    no_att_prior: bool = False
+    fit_abv: bool = False
+    t1_tissue_map: Path | None = None
     run_uuid: str = ''
     version: str = ''
 
@@ -55,7 +61,7 @@ class Settings:
         for key, value in data.items():
             if key not in kinds:
                 raise ValueError(f'unknown setting {key!r}')
-            if key in ('bids_dir', 'output_dir', 'work_dir'):
+            if key in ('bids_dir', 'output_dir', 'work_dir', 't1_tissue_map'):
                 value = Path(value)
             elif isinstance(value, list):
                 value = tuple(value)

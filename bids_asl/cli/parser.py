@@ -16,7 +16,7 @@ EPILOG = """exit codes:
   64  usage error (bad option, output dir inside the BIDS dir)
   65  invalid data or metadata (the message names the file and the field)
   66  input missing (BIDS dir, participant, ASL runs)
-  69  not implemented yet (group level, multi-delay runs)
+  69  not implemented yet (group level)
   70  internal error (a bug: please report it with the log)
   73  cannot write the output or work directory
 """
@@ -113,6 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
     phys.add_argument('--allow-control-m0', action='store_true',
                       help='with M0Type Absent and background suppression, use the mean '
                            'control image as M0 anyway (CBF will be overestimated)')
+    phys.add_argument('--m0-estimate', type=_positive_float, metavar='VALUE',
+                      help='calibrate every run with this single M0 value (scanner units of '
+                           'the ASL images) instead of its M0 images, e.g. when M0 is absent')
+    kin = parser.add_argument_group('multi-delay kinetic model (runs with several delays)')
+    kin.add_argument('--kinetic-model', choices=['tissue', 'blood'], default='tissue',
+                     help="tissue: T1 after arrival 1/T1' = 1/T1tissue + f/lambda (Buxton; "
+                          'default, as BASIL); blood: blood T1 throughout (white paper)')
+    kin.add_argument('--t1-tissue-map', type=Path, metavar='NIFTI',
+                     help='voxelwise tissue T1 (s) on the ASL grid for the tissue model')
+    kin.add_argument('--att-prior', type=_positive_float, nargs=2, metavar=('MEAN', 'SD'),
+                     help='Gaussian prior on ATT in s (default 1.3 1.0 for (P)CASL, 0.7 1.0 '
+                          'for PASL, as BASIL)')
+    kin.add_argument('--no-att-prior', action='store_true',
+                     help='plain least squares (no ATT prior)')
+    kin.add_argument('--fit-abv', action='store_true',
+                     help='also fit an arterial (macrovascular) component')
     return parser
 
 
@@ -130,5 +146,10 @@ def parse_args(argv=None) -> Settings:
         partition_coefficient=args.partition_coefficient,
         labeling_efficiency=args.labeling_efficiency, m0_scale=args.m0_scale,
         t1_tissue=args.t1_tissue, bs_efficiency_per_pulse=args.bs_efficiency_per_pulse,
-        allow_control_m0=args.allow_control_m0, run_uuid=uuid.uuid4().hex[:12],
+        allow_control_m0=args.allow_control_m0, m0_estimate=args.m0_estimate,
+        kinetic_model=args.kinetic_model,
+        att_prior=tuple(args.att_prior) if args.att_prior else None,
+        no_att_prior=args.no_att_prior, fit_abv=args.fit_abv,
+        t1_tissue_map=Path(os.path.abspath(args.t1_tissue_map)) if args.t1_tissue_map else None,
+        run_uuid=uuid.uuid4().hex[:12],
         version=__version__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from bids_asl.errors import (
@@ -53,6 +54,9 @@ def check_paths(settings) -> None:
                                            != allowed.resolve()):
             raise UsageError('must not be the BIDS directory or inside it (except under '
                              'BIDS_DIR/derivatives/<name>)', path=path, field=name)
+    if settings.t1_tissue_map is not None and not settings.t1_tissue_map.is_file():
+        raise InputMissingError('file does not exist', path=settings.t1_tissue_map,
+                                field='--t1-tissue-map')
     for path in (out, settings.effective_work_dir):
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -81,11 +85,11 @@ def _prepare_runs(settings, layout_runs):
         try:
             params = validate_run(run.asl_file, run.aslcontext_file, run.metadata,
                                   m0_file=run.m0_file, m0_metadata=run.m0_metadata)
-            if params.is_multi_delay:
-                raise NotImplementedYetError(
-                    f'multi-delay ASL (delays {", ".join(map(str, params.difference_plds))} s) '
-                    'is not implemented yet', path=run.asl_file, field='PostLabelingDelay')
+            if settings.m0_estimate is not None:
+                params = replace(params, m0_type='Estimate', m0_estimate=settings.m0_estimate)
             constants = resolve_constants(params, overrides)
+            if settings.m0_estimate is not None:
+                constants['M0Type'] = 'Estimate (--m0-estimate overrides the dataset)'
         except BidsAslError as exc:
             failures.append((run, exc))
             continue
@@ -95,8 +99,19 @@ def _prepare_runs(settings, layout_runs):
         specs.append(RunSpec(prefix=run.prefix, entities=run.entities,
                              asl_file=str(run.asl_file),
                              m0_file=str(run.m0_file) if run.m0_file else None,
-                             params=params.to_dict(), constants=constants))
+                             params=params.to_dict(), constants=constants,
+                             multi_delay=params.is_multi_delay,
+                             kinetic=_kinetic_options(settings, params.asl_type),
+                             t1_map=str(settings.t1_tissue_map)
+                             if settings.t1_tissue_map else None))
     return specs, failures
+
+
+def _kinetic_options(settings, asl_type: str) -> dict:
+    from bids_asl.quant.kinetic import ATT_PRIOR  # noqa: PLC0415
+
+    prior = None if settings.no_att_prior else list(settings.att_prior or ATT_PRIOR[asl_type])
+    return {'model': settings.kinetic_model, 'att_prior': prior, 'fit_abv': settings.fit_abv}
 
 
 def _save_settings(settings, subjects) -> None:

@@ -8,6 +8,7 @@ from nipype.interfaces.base import (
     File,
     SimpleInterface,
     TraitedSpec,
+    isdefined,
     traits,
 )
 
@@ -25,7 +26,12 @@ class _WriteInputSpec(BaseInterfaceInputSpec):
     cbf_info = traits.Dict(mandatory=True, desc='delays and counts used for CBF')
     sources = traits.List(mandatory=True, desc='1-based source volumes of each ΔM volume')
     cbf = File(exists=True, mandatory=True, desc='mean CBF')
-    cbf_timeseries = File(exists=True, mandatory=True, desc='CBF series')
+    cbf_timeseries = File(exists=True, desc='CBF series (single delay)')
+    att = File(exists=True, desc='arterial transit time (multi-delay)')
+    cbf_se = File(exists=True, desc='standard error of CBF (multi-delay)')
+    att_se = File(exists=True, desc='standard error of ATT (multi-delay)')
+    rsquared = File(exists=True, desc='R² of the kinetic fit (multi-delay)')
+    abv = File(exists=True, desc='arterial blood volume fraction (multi-delay, optional)')
     deltam_mean = File(exists=True, mandatory=True, desc='mean ΔM')
     m0 = File(exists=True, mandatory=True, desc='M0 map')
     mask = File(exists=True, mandatory=True, desc='brain mask')
@@ -42,12 +48,13 @@ class WriteDerivatives(SimpleInterface):
     output_spec = _WriteOutputSpec
 
     def _run_interface(self, runtime):
-        keys = ('cbf', 'cbf_timeseries', 'deltam_mean', 'm0', 'mask')
+        keys = ('cbf', 'cbf_timeseries', 'deltam_mean', 'm0', 'mask', 'att', 'cbf_se', 'att_se',
+                'rsquared', 'abv')
         self._results['out_files'] = write_run_outputs(
             output_dir=self.inputs.output_dir, bids_dir=self.inputs.bids_dir,
             prefix=self.inputs.prefix, entities=self.inputs.entities,
             params=self.inputs.params, constants=self.inputs.constants,
             m0_info=self.inputs.m0_info,
             cbf_info={**self.inputs.cbf_info, 'DeltaMSources': self.inputs.sources},
-            files={k: getattr(self.inputs, k) for k in keys})
+            files={k: getattr(self.inputs, k) for k in keys if isdefined(getattr(self.inputs, k))})
         return runtime

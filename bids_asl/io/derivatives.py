@@ -10,6 +10,8 @@ from bids_asl.io.images import atomic_write_bytes
 
 #: Suffixes BIDS does not define yet (ASLPrep's de-facto names); listed in ``.bidsignore``.
 UNDEFINED_SUFFIX_PATTERNS = ('*_cbf.nii.gz', '*_cbf.json', '*_deltam.nii.gz', '*_deltam.json',
+                             '*_att.nii.gz', '*_att.json', '*_abv.nii.gz', '*_abv.json',
+                             '*_rsquared.nii.gz', '*_rsquared.json',
                              '**/perf/*_mask.nii.gz', '**/perf/*_mask.json')
 #: Provenance folders (settings TOML, crash reports), not BIDS files.
 LOG_PATTERNS = ('logs', 'sub-*/log')

@@ -30,7 +30,9 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
                                                      desc=desc)
     targets = {'mask': path('mask', 'brain'), 'm0': path('m0scan', 'calibration'),
                'deltam_mean': path('deltam', 'mean'), 'cbf': path('cbf'),
-               'cbf_timeseries': path('cbf', 'timeseries')}
+               'cbf_timeseries': path('cbf', 'timeseries'), 'att': path('att'),
+               'cbf_se': path('cbf', 'stderr'), 'att_se': path('att', 'stderr'),
+               'rsquared': path('rsquared', 'fit'), 'abv': path('abv')}
     raw_sources = [raw_uri(bids_dir, p.asl_file)]
     if p.m0_file:
         raw_sources.append(raw_uri(bids_dir, p.m0_file))
@@ -55,13 +57,29 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
              'ArterialSpinLabelingType': p.asl_type, 'MagneticFieldStrength': p.field_strength,
              **constants, **cbf_info, 'M0': m0_info,
              'VoxelsOutsideMask': 'set to 0 (see the brain mask)', **software}
-    sidecars['cbf'] = {**quant, 'Description': 'mean CBF over the ΔM volumes '
-                                               '(single-delay consensus model)'}
+    multi = 'Model' in cbf_info
+    method = ('multi-delay kinetic model fit' if multi
+              else 'mean over the ΔM volumes (single-delay consensus model)')
+    sidecars['cbf'] = {**quant, 'Description': f'CBF: {method}'}
     sidecars['cbf_timeseries'] = {**quant, 'Description': 'CBF of each ΔM volume, in order'}
+    sidecars['att'] = {**quant, 'Units': 's', 'Description': 'arterial transit time (ATT) from '
+                                                             'the kinetic model fit'}
+    sidecars['cbf_se'] = {**quant, 'Description': 'standard error of CBF from the fit Jacobian'}
+    sidecars['att_se'] = {**quant, 'Units': 's',
+                          'Description': 'standard error of ATT from the fit Jacobian'}
+    sidecars['rsquared'] = {**quant, 'Units': 'unitless',
+                            'Description': 'coefficient of determination R² of the kinetic fit '
+                                           'per voxel (NaN where the signal is constant)'}
+    sidecars['abv'] = {**quant, 'Units': 'fraction',
+                       'Description': 'arterial blood volume fraction (macrovascular component)'}
+    if multi:
+        sidecars['deltam_mean']['Description'] = ('mean ΔM per delay (one volume per '
+                                                  'DeltaMMeanVolumes entry), zero outside mask')
+        sidecars['deltam_mean']['DeltaMMeanVolumes'] = cbf_info.get('DeltaMMeanVolumes')
     written = []
     n_volumes = cbf_info.get('NumberOfDeltaMVolumes', 1)
     for key, target in targets.items():
-        if key == 'cbf_timeseries' and n_volumes < 2:
+        if key not in files or (key == 'cbf_timeseries' and n_volumes < 2):
             continue
         data, img = images.load(files[key])
         dtype = np.uint8 if key == 'mask' else np.float32

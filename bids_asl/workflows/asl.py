@@ -7,27 +7,45 @@ from nipype.pipeline import engine as pe
 
 from bids_asl.interfaces.asl import ComputeDeltaM, ComputeM0, ComputeMask
 from bids_asl.interfaces.cbf import ComputeCBF
+from bids_asl.interfaces.kinetic import FitKinetic
 
-OUTPUT_FIELDS = ('cbf', 'cbf_timeseries', 'deltam_mean', 'm0', 'mask', 'm0_info', 'cbf_info',
-                 'sources')
+OUTPUT_FIELDS = ('cbf', 'deltam_mean', 'm0', 'mask', 'm0_info', 'cbf_info', 'sources')
+SINGLE_DELAY_FIELDS = ('cbf_timeseries',)
+MULTI_DELAY_FIELDS = ('att', 'cbf_se', 'att_se', 'rsquared')
 
 
-def init_asl_cbf_wf(*, params: dict, constants: dict, mem_gb: float = 0.5,
+def output_fields(*, multi_delay: bool, fit_abv: bool = False) -> tuple[str, ...]:
+    extra = MULTI_DELAY_FIELDS + (('abv',) if fit_abv else ()) if multi_delay \
+        else SINGLE_DELAY_FIELDS
+    return OUTPUT_FIELDS + extra
+
+
+def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
+                    kinetic: dict | None = None, mem_gb: float = 0.5,
                     name: str = 'asl_cbf_wf') -> pe.Workflow:
-    """Single-delay CBF for one ASL run.
+    """CBF for one ASL run: the consensus formula (one delay) or a kinetic fit (several).
 
-    Inputs: ``asl_file``, ``m0_file`` (M0Type Separate only).  Outputs: mean CBF, CBF series,
-    mean ΔM, M0 map, brain mask and the information their sidecars need.
+    Inputs: ``asl_file``, ``m0_file`` (M0Type Separate only), ``t1_map`` (optional, kinetic
+    fit).  Outputs: :func:`output_fields`: CBF (and its series for one delay; ATT, standard
+    errors and R² for several), mean ΔM, M0 map, brain mask and what their sidecars need.
     """
+    kinetic = kinetic or {}
+    fields = output_fields(multi_delay=multi_delay, fit_abv=kinetic.get('fit_abv', False))
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(niu.IdentityInterface(fields=['asl_file', 'm0_file']), name='inputnode')
-    outputnode = pe.Node(niu.IdentityInterface(fields=list(OUTPUT_FIELDS)), name='outputnode')
+    inputnode = pe.Node(niu.IdentityInterface(fields=['asl_file', 'm0_file', 't1_map']),
+                        name='inputnode')
+    outputnode = pe.Node(niu.IdentityInterface(fields=list(fields)), name='outputnode')
     compute_m0 = pe.Node(ComputeM0(params=params, constants=constants), name='compute_m0',
                          mem_gb=mem_gb)
     compute_mask = pe.Node(ComputeMask(), name='compute_mask', mem_gb=mem_gb)
     compute_deltam = pe.Node(ComputeDeltaM(params=params), name='compute_deltam', mem_gb=mem_gb)
-    compute_cbf = pe.Node(ComputeCBF(params=params, constants=constants), name='compute_cbf',
-                          mem_gb=mem_gb * 2)
+    if multi_delay:
+        compute_cbf = pe.Node(FitKinetic(params=params, constants=constants, options=kinetic),
+                              name='fit_kinetic', mem_gb=mem_gb * 4)
+        workflow.connect(inputnode, 't1_map', compute_cbf, 't1_map')
+    else:
+        compute_cbf = pe.Node(ComputeCBF(params=params, constants=constants),
+                              name='compute_cbf', mem_gb=mem_gb * 2)
     workflow.connect([
         (inputnode, compute_m0, [('asl_file', 'asl_file'), ('m0_file', 'm0_file')]),
         (inputnode, compute_deltam, [('asl_file', 'asl_file')]),
@@ -35,10 +53,12 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, mem_gb: float = 0.5,
         (compute_m0, compute_cbf, [('m0', 'm0')]),
         (compute_mask, compute_cbf, [('mask', 'mask')]),
         (compute_deltam, compute_cbf, [('deltam', 'deltam')]),
-        (compute_cbf, outputnode, [('cbf', 'cbf'), ('cbf_timeseries', 'cbf_timeseries'),
-                                   ('deltam_mean', 'deltam_mean'), ('info', 'cbf_info')]),
+        (compute_cbf, outputnode, [('cbf', 'cbf'), ('deltam_mean', 'deltam_mean'),
+                                   ('info', 'cbf_info')]),
         (compute_m0, outputnode, [('m0', 'm0'), ('info', 'm0_info')]),
         (compute_mask, outputnode, [('mask', 'mask')]),
         (compute_deltam, outputnode, [('sources', 'sources')]),
     ])  # fmt:skip
+    for field in fields[len(OUTPUT_FIELDS):]:
+        workflow.connect(compute_cbf, field, outputnode, field)
     return workflow

@@ -9,7 +9,7 @@ from nipype.pipeline import engine as pe
 
 from bids_asl import __version__
 from bids_asl.interfaces.bids import WriteDerivatives
-from bids_asl.workflows.asl import OUTPUT_FIELDS, init_asl_cbf_wf
+from bids_asl.workflows.asl import init_asl_cbf_wf, output_fields
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,9 @@ class RunSpec:
     m0_file: str | None
     params: dict
     constants: dict
+    multi_delay: bool = False
+    kinetic: dict | None = None  # model options of the multi-delay fit
+    t1_map: str | None = None
 
 
 def workflow_name() -> str:
@@ -39,8 +42,11 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
     workflow = pe.Workflow(name=workflow_name(), base_dir=base_dir)
     for run in runs:
         run_wf = init_asl_cbf_wf(params=run.params, constants=run.constants,
+                                 multi_delay=run.multi_delay, kinetic=run.kinetic,
                                  name=f'asl_{safe_name(run.prefix)}_wf')
         run_wf.inputs.inputnode.asl_file = run.asl_file
+        if run.t1_map:
+            run_wf.inputs.inputnode.t1_map = run.t1_map
         if run.m0_file:
             run_wf.inputs.inputnode.m0_file = run.m0_file
         # The writer always reruns (overwrite=True) so that a deleted output is rewritten even
@@ -49,7 +55,8 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
             WriteDerivatives(output_dir=output_dir, bids_dir=bids_dir, prefix=run.prefix,
                              entities=run.entities, params=run.params, constants=run.constants),
             name=f'ds_{safe_name(run.prefix)}', overwrite=True, run_without_submitting=True)
-        for field in OUTPUT_FIELDS:
+        fit_abv = bool((run.kinetic or {}).get('fit_abv'))
+        for field in output_fields(multi_delay=run.multi_delay, fit_abv=fit_abv):
             workflow.connect(run_wf, f'outputnode.{field}', ds_run, field)
     return workflow
 
