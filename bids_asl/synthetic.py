@@ -18,6 +18,7 @@ import numpy as np
 
 from bids_asl import constants
 from bids_asl.quant import cbf as qcbf
+from bids_asl.quant import kinetic
 from bids_asl.quant.m0 import saturation_recovery
 from bids_asl.quant.slicetiming import slice_time_map
 
@@ -48,6 +49,10 @@ class Variant:
     cbf_gm: float = 60.0
     cbf_wm: float = 20.0
     noise_sd: float = 0.0
+    plds: tuple[float, ...] | None = None  # multi-delay: n_pairs pairs at each delay
+    kinetic_model: str = 'blood'  # multi-delay signal: 'blood' or 'tissue' (T1 after arrival)
+    att_gm: float = 0.8
+    att_wm: float = 1.2
     extra: dict = field(default_factory=dict)  # extra/overriding sidecar fields
 
 
@@ -80,6 +85,9 @@ def _sidecar(v: Variant, n_vols: int, shape) -> dict:
         axis = 'ijk'.index(v.slice_direction[0])
         meta['SliceTiming'] = [round(v.slice_timing_step * i, 6) for i in range(shape[axis])]
         meta['SliceEncodingDirection'] = v.slice_direction
+    if v.plds:
+        meta['PostLabelingDelay'] = [d for d in v.plds for _ in range(2 * v.n_pairs)]
+        meta['TotalAcquiredPairs'] = v.n_pairs * len(v.plds)
     if v.m0_type == 'Included':
         meta['PostLabelingDelay'] = [0.0] + [v.pld] * (n_vols - 1)
         meta['RepetitionTimePreparation'] = [v.m0_tr] + [v.asl_tr] * (n_vols - 1)
@@ -124,6 +132,17 @@ def simulate(v: Variant, shape=(24, 26, 14), seed: int = 0) -> dict:
     pair = ['control', 'label'] if v.order == 'control-first' else ['label', 'control']
     types = pair * v.n_pairs
     vols = [control if t == 'control' else control - dm for t in types]
+    if v.plds:  # multi-delay: the general kinetic model, same truth maps
+        att = np.where(gm, v.att_gm, np.where(wm, v.att_wm, 1.0))
+        tau = v.ti1 if v.asl_type == 'PASL' else v.label_duration
+        kin = {'asl_type': v.asl_type, 'tau': tau, 't1_blood': t1b, 'alpha': alpha,
+               't1_tissue': t1t if v.kinetic_model == 'tissue' else None}
+        types, vols = [], []
+        for d in v.plds:
+            t = kinetic.labelling_time(d + (delay - v.pld), tau, v.asl_type)
+            dm_d = np.where(brain, kinetic.tissue_signal(t, cbf_true, att, **kin) * m0_true, 0.0)
+            types += pair * v.n_pairs
+            vols += [control if ty == 'control' else control - dm_d for ty in pair * v.n_pairs]
     # M0 images are acquired with TR = m0_tr and the quantification corrects with T1 = 1.3 s.
     m0_image = m0_true * saturation_recovery(v.m0_tr, constants.T1_TISSUE)
     if v.m0_type == 'Included':
@@ -134,7 +153,9 @@ def simulate(v: Variant, shape=(24, 26, 14), seed: int = 0) -> dict:
     if v.noise_sd:
         series = series + rng.normal(0, v.noise_sd, series.shape)
     return {'series': series, 'types': types, 'm0': m0_image, 'cbf': cbf_true, 'gm': gm,
-            'wm': wm, 'sidecar': _sidecar(v, len(types), shape)}
+            'wm': wm, 't1': np.where(brain, t1t, 0.0),
+            'att': np.where(gm, v.att_gm, np.where(wm, v.att_wm, 0.0)),
+            'sidecar': _sidecar(v, len(types), shape)}
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -164,10 +185,14 @@ def write_subject(root, v: Variant, shape=(24, 26, 14), seed: int = 0) -> dict:
         _write_json(Path(f'{stem}_m0scan.json'), {
             'RepetitionTimePreparation': v.m0_tr, 'MagneticFieldStrength': v.field_strength,
             'MRAcquisitionType': v.acquisition, 'EchoTime': 0.012, 'FlipAngle': 90,
-            'IntendedFor': f'bids::sub-{v.label}/perf/sub-{v.label}_asl.nii.gz'})
+            'IntendedFor': f'bids::sub-{v.label}/perf/sub-{v.label}_asl.nii.gz',
+            **{k: sim['sidecar'][k] for k in ('SliceTiming', 'SliceEncodingDirection')
+               if k in sim['sidecar']}})
     truth = root / 'derivatives' / 'groundtruth' / f'sub-{v.label}' / 'perf'
     truth.mkdir(parents=True, exist_ok=True)
     _write_nifti(truth / f'sub-{v.label}_desc-groundtruth_cbf.nii.gz', sim['cbf'])
+    _write_nifti(truth / f'sub-{v.label}_desc-groundtruth_att.nii.gz', sim['att'])
+    _write_nifti(truth / f'sub-{v.label}_desc-groundtruth_T1map.nii.gz', sim['t1'])
     _write_nifti(truth / f'sub-{v.label}_desc-gm_mask.nii.gz', sim['gm'].astype(np.uint8))
     _write_nifti(truth / f'sub-{v.label}_desc-wm_mask.nii.gz', sim['wm'].astype(np.uint8))
     return sim

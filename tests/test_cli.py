@@ -90,14 +90,15 @@ def test_group_level_not_implemented_yet(dataset, tmp_path, capsys):
     assert 'not implemented yet' in capsys.readouterr().err
 
 
-def test_multi_delay_not_implemented_yet(tmp_path, capsys):
+def test_multi_delay_with_too_few_volumes_is_refused(tmp_path, capsys):
     bids = make_dataset(tmp_path / 'bids', variants=(Variant(label='m', n_pairs=2),), shape=SHAPE)
     sidecar = bids / 'sub-m/perf/sub-m_asl.json'
     meta = json.loads(sidecar.read_text())
-    meta['PostLabelingDelay'] = [1.0, 1.0, 2.0, 2.0]
+    meta['PostLabelingDelay'] = [1.0, 1.0, 2.0, 2.0]  # two ΔM volumes for two parameters
     sidecar.write_text(json.dumps(meta))
-    assert run_cli(bids, tmp_path / 'out', 'participant', '--skip-bids-validation') == 69
-    assert 'PostLabelingDelay' in capsys.readouterr().err
+    assert run_cli(bids, tmp_path / 'out', 'participant', '--skip-bids-validation') == 65
+    err = capsys.readouterr().err
+    assert 'sub-m_asl.nii.gz: PostLabelingDelay' in err and 'Traceback' not in err
     assert not list((tmp_path / 'out').rglob('*.nii.gz'))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from bids_asl.errors import (
     BidsAslError,
     ExitCode,
+    MetadataError,
     NotImplementedYetError,
     OutputError,
     UsageError,
@@ -85,6 +86,14 @@ def _prepare_runs(settings, layout_runs):
         try:
             params = validate_run(run.asl_file, run.aslcontext_file, run.metadata,
                                   m0_file=run.m0_file, m0_metadata=run.m0_metadata)
+            n_params = 3 if settings.fit_abv else 2
+            n_dm = len(params.volume_types) - params.volume_types.count('label') - sum(
+                params.volume_types.count(t) for t in ('m0scan', 'cbf', 'noRF'))
+            if params.is_multi_delay and n_dm <= n_params:
+                raise MetadataError(
+                    f'{n_dm} ΔM volumes at {len(params.difference_plds)} delays cannot determine '
+                    f'the {n_params} parameters of the kinetic model', path=run.asl_file,
+                    field='PostLabelingDelay')
             if settings.m0_estimate is not None:
                 params = replace(params, m0_type='Estimate', m0_estimate=settings.m0_estimate)
             constants = resolve_constants(params, overrides)
@@ -111,7 +120,8 @@ def _kinetic_options(settings, asl_type: str) -> dict:
     from bids_asl.quant.kinetic import ATT_PRIOR  # noqa: PLC0415
 
     prior = None if settings.no_att_prior else list(settings.att_prior or ATT_PRIOR[asl_type])
-    return {'model': settings.kinetic_model, 'att_prior': prior, 'fit_abv': settings.fit_abv}
+    return {'model': settings.kinetic_model, 'att_prior': prior, 'fit_abv': settings.fit_abv,
+            'n_threads': settings.nprocs}
 
 
 def _save_settings(settings, subjects) -> None:

@@ -62,7 +62,8 @@ def fit_run(deltam, m0, mask, p: AslParams, c: dict, options: dict, t1_map=None)
         y, times, asl_type=p.asl_type, tau=tau, t1_blood=c['BloodT1'],
         alpha=c['TotalLabelingEfficiency'], t1_tissue=t1, lam=c['PartitionCoefficient'],
         fit_abv=options.get('fit_abv', False), bounds=bounds,
-        att_prior=None if prior is None else tuple(prior))
+        att_prior=None if prior is None else tuple(prior),
+        n_threads=int(options.get('n_threads', 1)))
     info.update(
         Fit='ATT grid start with CBF by linear least squares, then bounded '
             'Levenberg-Marquardt on all voxels at once',

@@ -41,7 +41,8 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
     compute_deltam = pe.Node(ComputeDeltaM(params=params), name='compute_deltam', mem_gb=mem_gb)
     if multi_delay:
         compute_cbf = pe.Node(FitKinetic(params=params, constants=constants, options=kinetic),
-                              name='fit_kinetic', mem_gb=mem_gb * 4)
+                              name='fit_kinetic', mem_gb=mem_gb * 4,
+                              n_procs=int(kinetic.get('n_threads', 1)))
         workflow.connect(inputnode, 't1_map', compute_cbf, 't1_map')
     else:
         compute_cbf = pe.Node(ComputeCBF(params=params, constants=constants),

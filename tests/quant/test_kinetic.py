@@ -190,3 +190,22 @@ def test_fit_refuses_bad_input():
     with pytest.raises(ValueError, match='cannot determine'):
         K.fit_multidelay(np.ones((3, 2)), np.arange(2.0), asl_type='PCASL', tau=1.8,
                          t1_blood=T1B, alpha=A)
+
+
+@pytest.mark.parametrize('t1_tissue', [None, 1.3])
+def test_analytic_jacobian_matches_central_differences(rng, t1_tissue):
+    n = 200
+    params = np.column_stack([rng.uniform(5, 100, n), rng.uniform(0.2, 2.5, n)])
+    t = K.labelling_time(np.array([0.25, 0.5, 1.0, 1.5, 2.0, 2.5]), 1.8, 'PCASL')[None]
+    kw = {'asl_type': 'PCASL', 'tau': 1.8, 't1_blood': T1B, 'alpha': A, 'lam': LAM,
+          't1_tissue': None if t1_tissue is None else np.full((n, 1), t1_tissue)}
+    model, jac = K._pcasl_with_jacobian(params, t, kw)
+    np.testing.assert_allclose(model, K._model(params, t, kw, False), rtol=1e-12)
+    for j, h in enumerate((1e-4, 1e-6)):
+        up, down = params.copy(), params.copy()
+        up[:, j] += h
+        down[:, j] -= h
+        numeric = (K._model(up, t, kw, False) - K._model(down, t, kw, False)) / (2 * h)
+        # away from the kinks at t = ATT and t = ATT + tau
+        smooth = (np.abs(t - params[:, 1:2]) > 1e-3) & (np.abs(t - 1.8 - params[:, 1:2]) > 1e-3)
+        np.testing.assert_allclose(jac[..., j][smooth], numeric[smooth], rtol=1e-5, atol=1e-9)
