@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import nibabel as nb
 import numpy as np
 from nipype.interfaces.base import (
     BaseInterfaceInputSpec,
@@ -46,7 +47,10 @@ class ComputeM0(SimpleInterface):
     def _run_interface(self, runtime):
         p = AslParams.from_dict(self.inputs.params)
         c = self.inputs.constants
-        data, img = _asl_series(p.asl_file)
+        if p.m0_type == 'Separate':  # the ASL series itself is not needed: skip decompressing
+            data, img = None, nb.load(p.asl_file)
+        else:
+            data, img = _asl_series(p.asl_file)
         kwargs = {'t1_tissue': c['TissueT1ForM0'], 'scale': c['M0ScaleFactor']}
         types = np.array(p.volume_types)
         info = {'M0Type': p.m0_type, 'M0ScaleFactor': c['M0ScaleFactor']}
@@ -62,7 +66,7 @@ class ComputeM0(SimpleInterface):
                                 'of the ASL series')
             reference = m0
         else:
-            m0 = quant.m0_from_estimate(p.m0_estimate, data.shape[:3],
+            m0 = quant.m0_from_estimate(p.m0_estimate, img.shape[:3],
                                         scale=c['M0ScaleFactor'])
             factor = 1.0
             info['M0Source'] = f'M0Estimate {p.m0_estimate:g} from the sidecar (no voxelwise M0)'
@@ -74,9 +78,10 @@ class ComputeM0(SimpleInterface):
         if not np.any(np.isfinite(m0) & (m0 > 0)):
             raise MetadataError('M0 has no positive finite voxel', path=p.m0_file or p.asl_file,
                                 field='M0')
-        self._results['m0'] = str(images.save(m0, img, os.path.join(runtime.cwd, 'm0.nii.gz')))
+        out = os.path.join(runtime.cwd, 'm0.nii.gz')
+        self._results['m0'] = str(images.save_work(m0, img, out))
         self._results['reference'] = str(
-            images.save(reference, img, os.path.join(runtime.cwd, 'reference.nii.gz')))
+            images.save_work(reference, img, os.path.join(runtime.cwd, 'reference.nii.gz')))
         self._results['info'] = info
         return runtime
 
@@ -111,7 +116,7 @@ class ComputeMask(SimpleInterface):
         except ValueError as exc:
             raise MetadataError(str(exc), path=self.inputs.reference, field='brain mask') from None
         out = os.path.join(runtime.cwd, 'mask.nii.gz')
-        self._results['mask'] = str(images.save(mask, img, out, dtype=np.uint8))
+        self._results['mask'] = str(images.save_work(mask, img, out, dtype=np.uint8))
         return runtime
 
 
@@ -136,7 +141,7 @@ class ComputeDeltaM(SimpleInterface):
         data, img = _asl_series(p.asl_file)
         deltam = quant.difference_series(data, p.volume_types)
         self._results['deltam'] = str(
-            images.save(deltam, img, os.path.join(runtime.cwd, 'deltam.nii.gz')))
+            images.save_work(deltam, img, os.path.join(runtime.cwd, 'deltam.nii.gz')))
         self._results['sources'] = [[i + 1 for i in s]
                                     for s in quant.difference_sources(p.volume_types)]
         return runtime

@@ -89,7 +89,7 @@ class ComputeCBF(SimpleInterface):
         info.update(NumberOfDeltaMVolumes=int(deltam.shape[3]),
                     VoxelsInMask=int(mask.sum()),
                     NonFiniteVoxelsExcluded=int(mask.sum() - finite.sum()))
-        save = lambda arr, name: str(images.save(arr, img, os.path.join(runtime.cwd, name)))  # noqa: E731
+        save = lambda arr, name: str(images.save_work(arr, img, os.path.join(runtime.cwd, name)))  # noqa: E731
         self._results['cbf'] = save(series.mean(axis=-1), 'cbf.nii.gz')
         self._results['cbf_timeseries'] = save(series, 'cbf_timeseries.nii.gz')
         self._results['deltam_mean'] = save(np.where(finite, deltam.mean(axis=-1), 0),

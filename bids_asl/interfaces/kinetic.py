@@ -126,11 +126,11 @@ class FitKinetic(SimpleInterface):
         for key, values in maps.items():
             full = np.zeros(mask.shape)
             full[mask] = values  # a standard error may be NaN where J^T J is singular
-            self._results[key] = str(images.save(full, img,
+            self._results[key] = str(images.save_work(full, img,
                                                  os.path.join(runtime.cwd, f'{key}.nii.gz')))
         delays = deltam_delays(p)
         means = np.stack([deltam[..., delays == d].mean(axis=-1) for d in np.unique(delays)], -1)
-        self._results['deltam_mean'] = str(images.save(
+        self._results['deltam_mean'] = str(images.save_work(
             np.where(mask[..., None], means, 0.0), img,
             os.path.join(runtime.cwd, 'deltam_mean.nii.gz')))
         info['DeltaMMeanVolumes'] = [float(d) for d in np.unique(delays)]

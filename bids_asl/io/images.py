@@ -35,7 +35,8 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     return path
 
 
-def nifti_bytes(data: np.ndarray, reference: nb.Nifti1Image, *, dtype=np.float32) -> bytes:
+def nifti_bytes(data: np.ndarray, reference: nb.Nifti1Image, *, dtype=np.float32,
+                compresslevel: int = 6) -> bytes:
     """Serialise ``data`` on the grid of ``reference``.
 
     gzip with mtime 0, so the same data always give the same bytes.
@@ -47,9 +48,16 @@ def nifti_bytes(data: np.ndarray, reference: nb.Nifti1Image, *, dtype=np.float32
     img.header['cal_min'] = img.header['cal_max'] = 0
     if np.asarray(data).ndim == 3:
         img.header.set_data_shape(np.asarray(data).shape)
-    return gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
+    return gzip.compress(img.to_bytes(), compresslevel=compresslevel, mtime=0)
 
 
-def save(data: np.ndarray, reference: nb.Nifti1Image, path, *, dtype=np.float32) -> Path:
+def save(data: np.ndarray, reference: nb.Nifti1Image, path, *, dtype=np.float32,
+         compresslevel: int = 6) -> Path:
     """Atomically save ``data`` as ``path`` (``.nii.gz``) on the reference grid."""
-    return atomic_write_bytes(path, nifti_bytes(data, reference, dtype=dtype))
+    return atomic_write_bytes(path, nifti_bytes(data, reference, dtype=dtype,
+                                                compresslevel=compresslevel))
+
+
+def save_work(data: np.ndarray, reference: nb.Nifti1Image, path, *, dtype=np.float32) -> Path:
+    """Save an intermediate in the work dir: fast gzip (level 1), float32."""
+    return save(data, reference, path, dtype=dtype, compresslevel=1)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from bids_asl.io.validator import run_validator, validation_errors
+
 from conftest import ASLDRO, SHARED, run_cli
 
 FSL = SHARED / 'data' / 'fslcourse-mpld-downsampled'
