@@ -117,3 +117,29 @@ def test_settings_saved_as_toml(dataset, tmp_path):
     (toml,) = (tmp_path / 'out' / 'sub-a' / 'log').glob('*/bids_asl.toml')
     text = toml.read_text()
     assert 't1_blood = 1.7' in text and 'analysis_level = "participant"' in text
+
+
+def test_cbf_only_run_is_refused_clearly(tmp_path, capsys):
+    bids = make_dataset(tmp_path / 'bids', variants=(Variant(label='c', n_pairs=2),), shape=SHAPE)
+    (bids / 'sub-c/perf/sub-c_aslcontext.tsv').write_text('volume_type\n' + 'cbf\n' * 4)
+    assert run_cli(bids, tmp_path / 'out', 'participant', '--skip-bids-validation') == 69
+    err = capsys.readouterr().err
+    assert 'sub-c_aslcontext.tsv: volume_type' in err and 'Traceback' not in err
+
+
+def test_deltam_only_run_is_quantified(tmp_path):
+    import nibabel as nb
+    import numpy as np
+
+    bids = make_dataset(tmp_path / 'bids', variants=(Variant(label='d', n_pairs=2),), shape=SHAPE)
+    asl = bids / 'sub-d/perf/sub-d_asl.nii.gz'
+    img = nb.load(asl)
+    data = img.get_fdata()
+    nb.save(nb.Nifti1Image((data[..., 0::2] - data[..., 1::2]).astype(np.float32), img.affine),
+            asl)
+    (bids / 'sub-d/perf/sub-d_aslcontext.tsv').write_text('volume_type\ndeltam\ndeltam\n')
+    assert run_cli(bids, tmp_path / 'out', 'participant', '--skip-bids-validation') == 0
+    cbf = nb.load(tmp_path / 'out/sub-d/perf/sub-d_cbf.nii.gz').get_fdata()
+    truth = nb.load(bids / 'derivatives/groundtruth/sub-d/perf/sub-d_desc-groundtruth_cbf.nii.gz')
+    mask = truth.get_fdata() > 0
+    np.testing.assert_allclose(cbf[mask], truth.get_fdata()[mask], rtol=1e-4)

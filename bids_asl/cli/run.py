@@ -86,6 +86,10 @@ def _prepare_runs(settings, layout_runs):
         try:
             params = validate_run(run.asl_file, run.aslcontext_file, run.metadata,
                                   m0_file=run.m0_file, m0_metadata=run.m0_metadata)
+            if not (set(params.volume_types) & {'control', 'deltam'}):
+                raise NotImplementedYetError(
+                    'runs holding only scanner-computed cbf volumes are not supported yet',
+                    path=run.aslcontext_file, field='volume_type')
             n_params = 3 if settings.fit_abv else 2
             n_dm = len(params.volume_types) - params.volume_types.count('label') - sum(
                 params.volume_types.count(t) for t in ('m0scan', 'cbf', 'noRF'))
