@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from bids_asl.errors import (
@@ -75,12 +75,8 @@ def _prepare_runs(settings, layout_runs):
     from bids_asl.io.quantparams import Overrides, resolve_constants  # noqa: PLC0415
     from bids_asl.workflows.base import RunSpec  # noqa: PLC0415
 
-    overrides = Overrides(
-        t1_blood=settings.t1_blood, hematocrit=settings.hematocrit,
-        partition_coefficient=settings.partition_coefficient,
-        labeling_efficiency=settings.labeling_efficiency, m0_scale=settings.m0_scale,
-        t1_tissue=settings.t1_tissue, bs_efficiency_per_pulse=settings.bs_efficiency_per_pulse,
-        allow_control_m0=settings.allow_control_m0)
+    # the overrides are the settings of the same names
+    overrides = Overrides(**{f.name: getattr(settings, f.name) for f in fields(Overrides)})
     specs, failures = [], []
     for run in layout_runs:
         try:
