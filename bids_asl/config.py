@@ -32,6 +32,8 @@ class Settings:
     no_att_prior: bool = False
     fit_abv: bool = False
     t1_tissue_map: Path | None = None
+    motion_correction: bool = True
+    outlier_methods: tuple[str, ...] = ('score', 'scrub')
     run_uuid: str = ''
     version: str = ''
 

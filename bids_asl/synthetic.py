@@ -22,8 +22,8 @@ from bids_asl.quant import kinetic
 from bids_asl.quant.m0 import saturation_recovery
 from bids_asl.quant.slicetiming import slice_time_map
 
-M0_GM, M0_WM = 75.0, 65.0
-T1_TISSUE_GM, T1_TISSUE_WM = 1.3, 0.9
+M0_GM, M0_WM, M0_CSF = 75.0, 65.0, 70.0
+T1_TISSUE_GM, T1_TISSUE_WM, T1_CSF = 1.3, 0.9, 4.0
 
 
 @dataclass
@@ -57,12 +57,30 @@ class Variant:
 
 
 def phantom(shape=(24, 26, 14)) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean GM and WM masks of an ellipsoidal brain (non-cubic grid)."""
+    """Boolean GM and WM masks of an ellipsoidal brain (non-cubic grid).
+
+    Not symmetric, so that rigid registration is well posed: the GM/WM boundary undulates with
+    the angle ("gyri"), and two off-centre "ventricles" (neither GM nor WM) are cut out.
+    """
     grid = np.indices(shape).astype(float)
     centre = (np.array(shape) - 1) / 2
     radii = np.array(shape) * 0.42
-    r = np.sqrt(sum(((grid[i] - centre[i]) / radii[i]) ** 2 for i in range(3)))
-    return (r <= 1.0) & (r > 0.6), r <= 0.6
+    rel = [(grid[i] - centre[i]) / radii[i] for i in range(3)]
+    r = np.sqrt(sum(x ** 2 for x in rel))
+    theta = np.arctan2(rel[1], rel[0])
+    boundary = 0.6 + 0.08 * np.sin(3 * theta + 0.7) + 0.05 * rel[2]
+    ventricles = (((rel[0] - 0.25) ** 2 + (rel[1] + 0.1) ** 2) / 0.03 + rel[2] ** 2 / 0.2 <= 1) | (
+        ((rel[0] + 0.2) ** 2 + (rel[1] - 0.3) ** 2) / 0.02 + (rel[2] - 0.2) ** 2 / 0.1 <= 1)
+    gm = (r <= 1.0) & (r > boundary) & ~ventricles
+    wm = (r <= boundary) & ~ventricles
+    return gm, wm
+
+
+def _ventricles(gm, wm):
+    """CSF: the holes of the phantom inside its outer surface (M0 but no perfusion)."""
+    from scipy import ndimage  # noqa: PLC0415
+
+    return ndimage.binary_fill_holes(gm | wm) & ~(gm | wm)
 
 
 def _sidecar(v: Variant, n_vols: int, shape) -> dict:
@@ -101,7 +119,8 @@ def simulate(v: Variant, shape=(24, 26, 14), seed: int = 0) -> dict:
     """Arrays of one subject: series, volume types, M0 image, true CBF and the sidecar."""
     gm, wm = phantom(shape)
     brain = gm | wm
-    m0_true = np.where(gm, M0_GM, np.where(wm, M0_WM, 0.0))
+    csf = _ventricles(gm, wm)
+    m0_true = np.where(gm, M0_GM, np.where(wm, M0_WM, np.where(csf, M0_CSF, 0.0)))
     t1t = np.where(wm, T1_TISSUE_WM, T1_TISSUE_GM)
     cbf_true = np.where(gm, v.cbf_gm, np.where(wm, v.cbf_wm, 0.0))
     if v.m0_type == 'Estimate':  # a single M0 value: the tissue must share it
@@ -153,7 +172,7 @@ def simulate(v: Variant, shape=(24, 26, 14), seed: int = 0) -> dict:
     if v.noise_sd:
         series = series + rng.normal(0, v.noise_sd, series.shape)
     return {'series': series, 'types': types, 'm0': m0_image, 'cbf': cbf_true, 'gm': gm,
-            'wm': wm, 't1': np.where(brain, t1t, 0.0),
+            'wm': wm, 't1': np.where(brain, t1t, np.where(csf, T1_CSF, 0.0)),
             'att': np.where(gm, v.att_gm, np.where(wm, v.att_wm, 0.0)),
             'sidecar': _sidecar(v, len(types), shape)}
 

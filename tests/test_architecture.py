@@ -70,7 +70,8 @@ def test_workflow_graph_builds_for_several_runs(tmp_path):
     from bids_asl.workflows.base import RunSpec, init_bids_asl_wf, workflow_name
 
     runs = [RunSpec(prefix=f'sub-0{i}_run-1', entities={'subject': f'0{i}'},
-                    asl_file=f'/x/sub-0{i}_asl.nii.gz', m0_file=None, params={}, constants={})
+                    asl_file=f'/x/sub-0{i}_asl.nii.gz', m0_file=None,
+                    params={'volume_types': ['control', 'label']}, constants={})
             for i in range(3)]
     wf = init_bids_asl_wf(runs=runs, output_dir=str(tmp_path / 'o'), bids_dir=str(tmp_path),
                           base_dir=str(tmp_path / 'w'))
@@ -78,3 +79,4 @@ def test_workflow_graph_builds_for_several_runs(tmp_path):
     names = {n.fullname for n in wf._create_flat_graph().nodes()}
     assert {f'{wf.name}.ds_sub_0{i}_run_1' for i in range(3)} <= names
     assert sum('compute_cbf' in n for n in names) == 3
+    assert sum('realign' in n for n in names) == 3 and sum('compute_qc' in n for n in names) == 3

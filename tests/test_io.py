@@ -137,3 +137,23 @@ def test_settings_toml_round_trip(tmp_path):
     assert Settings.from_toml(s.to_toml()) == s
     assert 'hematocrit' not in s.to_toml()  # None is "not given"
     assert Path(s.effective_work_dir) == tmp_path / 'o' / '.work'
+
+
+def test_qc_docs_list_every_column():
+    from bids_asl.io.qctable import CONFOUND_COLUMNS, QC_COLUMNS
+
+    text = (Path(__file__).parents[1] / 'docs' / 'qc.md').read_text()
+    for column in (*QC_COLUMNS, *CONFOUND_COLUMNS):
+        assert f'`{column}`' in text, column
+
+
+def test_qc_row_formats_missing_values():
+    from bids_asl.io.qctable import QC_COLUMNS, qc_row
+
+    header, row = qc_row({'mean_fd': 0.1234567, 'qei': float('nan'), 'n_deltam_volumes': 4},
+                         {'subject': '01'}, 'sub-01_run-1').splitlines()
+    cells = dict(zip(header.split('\t'), row.split('\t'), strict=True))
+    assert list(cells) == list(QC_COLUMNS)
+    assert cells['participant_id'] == 'sub-01' and cells['session_id'] == 'n/a'
+    assert cells['mean_fd'] == '0.123457' and cells['qei'] == 'n/a'
+    assert cells['n_deltam_volumes'] == '4'

@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     phys.add_argument('--m0-estimate', type=_positive_float, metavar='VALUE',
                       help='calibrate every run with this single M0 value (scanner units of '
                            'the ASL images) instead of its M0 images, e.g. when M0 is absent')
+    qc = parser.add_argument_group('motion and outliers')
+    qc.add_argument('--no-motion-correction', action='store_true',
+                    help='skip rigid realignment of the ASL series (ANTs; on by default)')
+    qc.add_argument('--outlier-methods', nargs='+', choices=['score', 'scrub', 'none'],
+                    default=['score', 'scrub'], metavar='METHOD',
+                    help='robust CBF estimates written besides the plain mean, single-delay '
+                         'runs: score, scrub (default both) or none')
     kin = parser.add_argument_group('multi-delay kinetic model (runs with several delays)')
     kin.add_argument('--kinetic-model', choices=['tissue', 'blood'], default='tissue',
                      help="tissue: T1 after arrival 1/T1' = 1/T1tissue + f/lambda (Buxton; "
@@ -151,5 +158,7 @@ def parse_args(argv=None) -> Settings:
         att_prior=tuple(args.att_prior) if args.att_prior else None,
         no_att_prior=args.no_att_prior, fit_abv=args.fit_abv,
         t1_tissue_map=Path(os.path.abspath(args.t1_tissue_map)) if args.t1_tissue_map else None,
+        motion_correction=not args.no_motion_correction,
+        outlier_methods=tuple(m for m in dict.fromkeys(args.outlier_methods) if m != 'none'),
         run_uuid=uuid.uuid4().hex[:12],
         version=__version__)

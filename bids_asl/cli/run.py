@@ -112,7 +112,9 @@ def _prepare_runs(settings, layout_runs):
                              multi_delay=params.is_multi_delay,
                              kinetic=_kinetic_options(settings, params.asl_type),
                              t1_map=str(settings.t1_tissue_map)
-                             if settings.t1_tissue_map else None))
+                             if settings.t1_tissue_map else None,
+                             motion_correction=settings.motion_correction,
+                             outlier_methods=settings.outlier_methods))
     return specs, failures
 
 

@@ -48,14 +48,14 @@ class ComputeM0(SimpleInterface):
         p = AslParams.from_dict(self.inputs.params)
         c = self.inputs.constants
         if p.m0_type == 'Separate':  # the ASL series itself is not needed: skip decompressing
-            data, img = None, nb.load(p.asl_file)
+            data, img = None, nb.load(self.inputs.asl_file)
         else:
-            data, img = _asl_series(p.asl_file)
+            data, img = _asl_series(self.inputs.asl_file)
         kwargs = {'t1_tissue': c['TissueT1ForM0'], 'scale': c['M0ScaleFactor']}
         types = np.array(p.volume_types)
         info = {'M0Type': p.m0_type, 'M0ScaleFactor': c['M0ScaleFactor']}
         if p.m0_type == 'Separate':
-            m0_data, _ = images.load(p.m0_file)
+            m0_data, _ = images.load(self.inputs.m0_file)
             m0, factor = quant.m0_from_images(m0_data, tr=p.m0_tr, **kwargs)
             info['M0Source'] = 'separate m0scan image, mean over its volumes'
             reference = m0
@@ -138,7 +138,7 @@ class ComputeDeltaM(SimpleInterface):
 
     def _run_interface(self, runtime):
         p = AslParams.from_dict(self.inputs.params)
-        data, img = _asl_series(p.asl_file)
+        data, img = _asl_series(self.inputs.asl_file)
         deltam = quant.difference_series(data, p.volume_types)
         self._results['deltam'] = str(
             images.save_work(deltam, img, os.path.join(runtime.cwd, 'deltam.nii.gz')))

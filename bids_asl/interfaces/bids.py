@@ -32,6 +32,11 @@ class _WriteInputSpec(BaseInterfaceInputSpec):
     att_se = File(exists=True, desc='standard error of ATT (multi-delay)')
     rsquared = File(exists=True, desc='R² of the kinetic fit (multi-delay)')
     abv = File(exists=True, desc='arterial blood volume fraction (multi-delay, optional)')
+    score_cbf = File(exists=True, desc='SCORE CBF (single delay)')
+    scrub_cbf = File(exists=True, desc='SCRUB CBF (single delay)')
+    confounds = File(exists=True, desc='confounds TSV (motion, FD, outliers)')
+    motion_info = traits.Dict(desc='how realignment was done')
+    qc_metrics = traits.Dict(mandatory=True, desc='QC metrics of the run')
     deltam_mean = File(exists=True, mandatory=True, desc='mean ΔM')
     m0 = File(exists=True, mandatory=True, desc='M0 map')
     mask = File(exists=True, mandatory=True, desc='brain mask')
@@ -49,12 +54,14 @@ class WriteDerivatives(SimpleInterface):
 
     def _run_interface(self, runtime):
         keys = ('cbf', 'cbf_timeseries', 'deltam_mean', 'm0', 'mask', 'att', 'cbf_se', 'att_se',
-                'rsquared', 'abv')
+                'rsquared', 'abv', 'score_cbf', 'scrub_cbf', 'confounds')
         self._results['out_files'] = write_run_outputs(
             output_dir=self.inputs.output_dir, bids_dir=self.inputs.bids_dir,
             prefix=self.inputs.prefix, entities=self.inputs.entities,
             params=self.inputs.params, constants=self.inputs.constants,
             m0_info=self.inputs.m0_info,
             cbf_info={**self.inputs.cbf_info, 'DeltaMSources': self.inputs.sources},
-            files={k: getattr(self.inputs, k) for k in keys if isdefined(getattr(self.inputs, k))})
+            files={k: getattr(self.inputs, k) for k in keys if isdefined(getattr(self.inputs, k))},
+            qc_metrics=self.inputs.qc_metrics,
+            motion_info=self.inputs.motion_info if isdefined(self.inputs.motion_info) else None)
         return runtime

@@ -11,8 +11,9 @@ from bids_asl.io.images import atomic_write_bytes
 #: Suffixes BIDS does not define yet (ASLPrep's de-facto names); listed in ``.bidsignore``.
 UNDEFINED_SUFFIX_PATTERNS = ('*_cbf.nii.gz', '*_cbf.json', '*_deltam.nii.gz', '*_deltam.json',
                              '*_att.nii.gz', '*_att.json', '*_abv.nii.gz', '*_abv.json',
-                             '*_rsquared.nii.gz', '*_rsquared.json',
-                             '**/perf/*_mask.nii.gz', '**/perf/*_mask.json')
+                             '*_rsquared.nii.gz', '*_rsquared.json', '*_cbf.tsv',
+                             '**/perf/*_mask.nii.gz', '**/perf/*_mask.json',
+                             '**/perf/*_timeseries.tsv', '**/perf/*_timeseries.json')
 #: Provenance folders (settings TOML, crash reports), not BIDS files.
 LOG_PATTERNS = ('logs', 'sub-*/log')
 

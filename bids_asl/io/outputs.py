@@ -13,7 +13,9 @@ import numpy as np
 from bids_asl import __version__
 from bids_asl.io import images
 from bids_asl.io.derivatives import derivative_path, derivative_uri, raw_uri, write_json
+from bids_asl.io.images import atomic_write_bytes
 from bids_asl.io.metadata import AslParams
+from bids_asl.io.qctable import CONFOUND_COLUMNS, qc_row, qc_sidecar
 
 CBF_UNITS = 'mL/100g/min'
 
@@ -23,7 +25,9 @@ def _sidecar(path: Path) -> Path:
 
 
 def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, params: dict,
-                      constants: dict, m0_info: dict, cbf_info: dict, files: dict) -> list[str]:
+                      constants: dict, m0_info: dict, cbf_info: dict, files: dict,
+                      qc_metrics: dict | None = None, motion_info: dict | None = None
+                      ) -> list[str]:
     """Write the derivatives of one run; ``files`` maps output keys to work-dir NIfTIs."""
     p = AslParams.from_dict(params)
     path = lambda suffix, desc=None: derivative_path(output_dir, entities, prefix, suffix,  # noqa: E731
@@ -32,7 +36,8 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
                'deltam_mean': path('deltam', 'mean'), 'cbf': path('cbf'),
                'cbf_timeseries': path('cbf', 'timeseries'), 'att': path('att'),
                'cbf_se': path('cbf', 'stderr'), 'att_se': path('att', 'stderr'),
-               'rsquared': path('rsquared', 'fit'), 'abv': path('abv')}
+               'rsquared': path('rsquared', 'fit'), 'abv': path('abv'),
+               'score_cbf': path('cbf', 'score'), 'scrub_cbf': path('cbf', 'scrub')}
     raw_sources = [raw_uri(bids_dir, p.asl_file)]
     if p.m0_file:
         raw_sources.append(raw_uri(bids_dir, p.m0_file))
@@ -72,6 +77,14 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
                                            'per voxel (NaN where the signal is constant)'}
     sidecars['abv'] = {**quant, 'Units': 'fraction',
                        'Description': 'arterial blood volume fraction (macrovascular component)'}
+    sidecars['score_cbf'] = {**quant, 'Description': 'mean CBF over the volumes kept by SCORE '
+                                                      '(Dolui 2017); see the confounds table',
+                             'QC': 'bids::' + derivative_path(output_dir, entities, prefix, 'cbf',
+                                                             desc='qc', extension='.tsv')
+                             .relative_to(output_dir).as_posix()}
+    sidecars['scrub_cbf'] = {**quant, 'Description': 'SCRUB-style robust CBF (Huber '
+                                                     'M-estimate per voxel with a structural '
+                                                     'prior when tissue maps exist)'}
     if multi:
         sidecars['deltam_mean']['Description'] = ('mean ΔM per delay (one volume per '
                                                   'DeltaMMeanVolumes entry), zero outside mask')
@@ -85,5 +98,25 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
         dtype = np.uint8 if key == 'mask' else np.float32
         images.save(data, img, target, dtype=dtype)
         write_json(_sidecar(target), {k: v for k, v in sidecars[key].items() if v is not None})
+        written.append(str(target))
+    written += _write_tables(output_dir, entities, prefix, files, qc_metrics, motion_info,
+                             raw_sources)
+    return written
+
+
+def _write_tables(output_dir, entities, prefix, files, qc_metrics, motion_info, raw_sources):
+    written = []
+    if 'confounds' in files:
+        target = derivative_path(output_dir, entities, prefix, 'timeseries', desc='confounds',
+                                 extension='.tsv')
+        atomic_write_bytes(target, Path(files['confounds']).read_bytes())
+        write_json(target.with_suffix('.json'), {**CONFOUND_COLUMNS, 'Sources': raw_sources,
+                                                 'Realignment': motion_info or {}})
+        written.append(str(target))
+    if qc_metrics is not None:
+        target = derivative_path(output_dir, entities, prefix, 'cbf', desc='qc',
+                                 extension='.tsv')
+        atomic_write_bytes(target, qc_row(qc_metrics, entities, prefix).encode())
+        write_json(target.with_suffix('.json'), qc_sidecar())
         written.append(str(target))
     return written

@@ -6,7 +6,7 @@ vectors (n_voxels,) or ``None``.  Without tissue maps the whole mask is one clas
 SCORE (Dolui et al. 2017, JMRI 45:1786), as implemented here:
 
 1. Volumes whose mean GM CBF deviates from the median over volumes by more than 2.5 robust SD
-   (MAD / 0.6745) are rejected.
+   (MAD / 0.6745, at least 1e-6 of the median so that noise-free data still work) are rejected.
 2. Then, repeatedly: the remaining volume least correlated (over the tissue voxels) with the
    mean of the remaining volumes is removed if that lowers V, the pooled within-tissue variance
    of the mean map, ``V = Σ_k (n_k − 1) var_k / Σ_k (n_k − 1)`` over GM, WM and CSF voxels with
@@ -57,9 +57,9 @@ def score(cbf, gm=None, wm=None, csf=None) -> np.ndarray:
         return keep
     gm_mean = cbf[gm_cls].mean(axis=0)
     med = np.median(gm_mean)
-    robust_sd = np.median(np.abs(gm_mean - med)) / 0.6745
-    if robust_sd > 0:
-        keep &= np.abs(gm_mean - med) <= 2.5 * robust_sd
+    # noise-free data have MAD = 0: then any deviation beyond round-off is an outlier
+    robust_sd = max(np.median(np.abs(gm_mean - med)) / 0.6745, 1e-6 * abs(med))
+    keep &= np.abs(gm_mean - med) <= 2.5 * robust_sd
     tissue = np.any(classes, axis=0)
     mean = cbf[:, keep].mean(axis=1)
     v = pooled_variance(mean, classes)

@@ -1,4 +1,4 @@
-"""Per-run quantification workflow: M0 → mask, ΔM → CBF."""
+"""Per-run workflow: realignment → M0 and mask, ΔM → CBF (formula or kinetic fit) → QC."""
 
 from __future__ import annotations
 
@@ -8,32 +8,39 @@ from nipype.pipeline import engine as pe
 from bids_asl.interfaces.asl import ComputeDeltaM, ComputeM0, ComputeMask
 from bids_asl.interfaces.cbf import ComputeCBF
 from bids_asl.interfaces.kinetic import FitKinetic
+from bids_asl.interfaces.motion import Realign
+from bids_asl.interfaces.qc import ComputeQC
 
-OUTPUT_FIELDS = ('cbf', 'deltam_mean', 'm0', 'mask', 'm0_info', 'cbf_info', 'sources')
-SINGLE_DELAY_FIELDS = ('cbf_timeseries',)
+OUTPUT_FIELDS = ('cbf', 'deltam_mean', 'm0', 'mask', 'm0_info', 'cbf_info', 'sources',
+                 'qc_metrics')
+SINGLE_DELAY_FIELDS = ('cbf_timeseries', 'score_cbf', 'scrub_cbf')
 MULTI_DELAY_FIELDS = ('att', 'cbf_se', 'att_se', 'rsquared')
+MOTION_FIELDS = ('confounds', 'motion_info')
 
 
-def output_fields(*, multi_delay: bool, fit_abv: bool = False) -> tuple[str, ...]:
+def output_fields(*, multi_delay: bool, fit_abv: bool = False,
+                  motion_correction: bool = False) -> tuple[str, ...]:
     extra = MULTI_DELAY_FIELDS + (('abv',) if fit_abv else ()) if multi_delay \
         else SINGLE_DELAY_FIELDS
-    return OUTPUT_FIELDS + extra
+    return OUTPUT_FIELDS + extra + (MOTION_FIELDS if motion_correction else ())
 
 
 def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
-                    kinetic: dict | None = None, mem_gb: float = 0.5,
+                    kinetic: dict | None = None, motion_correction: bool = True,
+                    outlier_methods: tuple[str, ...] = ('score', 'scrub'), mem_gb: float = 0.5,
                     name: str = 'asl_cbf_wf') -> pe.Workflow:
     """CBF for one ASL run: the consensus formula (one delay) or a kinetic fit (several).
 
     Inputs: ``asl_file``, ``m0_file`` (M0Type Separate only), ``t1_map`` (optional, kinetic
-    fit).  Outputs: :func:`output_fields`: CBF (and its series for one delay; ATT, standard
-    errors and R² for several), mean ΔM, M0 map, brain mask and what their sidecars need.
+    fit), ``gm``/``wm``/``csf`` (optional tissue probabilities on the ASL grid, for QC).
+    Outputs: :func:`output_fields`.
     """
     kinetic = kinetic or {}
-    fields = output_fields(multi_delay=multi_delay, fit_abv=kinetic.get('fit_abv', False))
+    fields = output_fields(multi_delay=multi_delay, fit_abv=kinetic.get('fit_abv', False),
+                           motion_correction=motion_correction)
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(niu.IdentityInterface(fields=['asl_file', 'm0_file', 't1_map']),
-                        name='inputnode')
+    inputnode = pe.Node(niu.IdentityInterface(
+        fields=['asl_file', 'm0_file', 't1_map', 'gm', 'wm', 'csf']), name='inputnode')
     outputnode = pe.Node(niu.IdentityInterface(fields=list(fields)), name='outputnode')
     compute_m0 = pe.Node(ComputeM0(params=params, constants=constants), name='compute_m0',
                          mem_gb=mem_gb)
@@ -47,19 +54,47 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
     else:
         compute_cbf = pe.Node(ComputeCBF(params=params, constants=constants),
                               name='compute_cbf', mem_gb=mem_gb * 2)
+    compute_qc = pe.Node(ComputeQC(volume_types=list(params['volume_types']),
+                                   methods=[] if multi_delay else list(outlier_methods)),
+                         name='compute_qc', mem_gb=mem_gb)
+    if motion_correction:
+        realign = pe.Node(Realign(params=params), name='realign', mem_gb=mem_gb * 2)
+        workflow.connect([
+            (inputnode, realign, [('asl_file', 'asl_file'), ('m0_file', 'm0_file')]),
+            (realign, compute_m0, [('asl_file', 'asl_file'), ('m0_file', 'm0_file')]),
+            (realign, compute_deltam, [('asl_file', 'asl_file')]),
+            (realign, compute_qc, [('confounds', 'confounds')]),
+            (compute_qc, outputnode, [('confounds', 'confounds')]),
+            (realign, outputnode, [('info', 'motion_info')]),
+        ])  # fmt:skip
+    else:
+        workflow.connect([
+            (inputnode, compute_m0, [('asl_file', 'asl_file'), ('m0_file', 'm0_file')]),
+            (inputnode, compute_deltam, [('asl_file', 'asl_file')]),
+        ])  # fmt:skip
     workflow.connect([
-        (inputnode, compute_m0, [('asl_file', 'asl_file'), ('m0_file', 'm0_file')]),
-        (inputnode, compute_deltam, [('asl_file', 'asl_file')]),
         (compute_m0, compute_mask, [('reference', 'reference'), ('m0', 'm0')]),
         (compute_m0, compute_cbf, [('m0', 'm0')]),
         (compute_mask, compute_cbf, [('mask', 'mask')]),
         (compute_deltam, compute_cbf, [('deltam', 'deltam')]),
+        (inputnode, compute_qc, [('gm', 'gm'), ('wm', 'wm'), ('csf', 'csf')]),
+        (compute_cbf, compute_qc, [('cbf', 'cbf')]),
+        (compute_deltam, compute_qc, [('deltam', 'deltam'), ('sources', 'sources')]),
+        (compute_mask, compute_qc, [('mask', 'mask')]),
+        (compute_qc, outputnode, [('metrics', 'qc_metrics')]),
         (compute_cbf, outputnode, [('cbf', 'cbf'), ('deltam_mean', 'deltam_mean'),
                                    ('info', 'cbf_info')]),
         (compute_m0, outputnode, [('m0', 'm0'), ('info', 'm0_info')]),
         (compute_mask, outputnode, [('mask', 'mask')]),
         (compute_deltam, outputnode, [('sources', 'sources')]),
     ])  # fmt:skip
-    for field in fields[len(OUTPUT_FIELDS):]:
-        workflow.connect(compute_cbf, field, outputnode, field)
+    if not multi_delay:
+        workflow.connect([
+            (compute_cbf, compute_qc, [('cbf_timeseries', 'cbf_timeseries')]),
+            (compute_cbf, outputnode, [('cbf_timeseries', 'cbf_timeseries')]),
+            (compute_qc, outputnode, [('score_cbf', 'score_cbf'), ('scrub_cbf', 'scrub_cbf')]),
+        ])  # fmt:skip
+    else:
+        for field in MULTI_DELAY_FIELDS + (('abv',) if kinetic.get('fit_abv') else ()):
+            workflow.connect(compute_cbf, field, outputnode, field)
     return workflow

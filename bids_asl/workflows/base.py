@@ -25,6 +25,8 @@ class RunSpec:
     multi_delay: bool = False
     kinetic: dict | None = None  # model options of the multi-delay fit
     t1_map: str | None = None
+    motion_correction: bool = True
+    outlier_methods: tuple[str, ...] = ('score', 'scrub')
 
 
 def workflow_name() -> str:
@@ -43,6 +45,8 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
     for run in runs:
         run_wf = init_asl_cbf_wf(params=run.params, constants=run.constants,
                                  multi_delay=run.multi_delay, kinetic=run.kinetic,
+                                 motion_correction=run.motion_correction,
+                                 outlier_methods=run.outlier_methods,
                                  name=f'asl_{safe_name(run.prefix)}_wf')
         run_wf.inputs.inputnode.asl_file = run.asl_file
         if run.t1_map:
@@ -56,7 +60,8 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
                              entities=run.entities, params=run.params, constants=run.constants),
             name=f'ds_{safe_name(run.prefix)}', overwrite=True, run_without_submitting=True)
         fit_abv = bool((run.kinetic or {}).get('fit_abv'))
-        for field in output_fields(multi_delay=run.multi_delay, fit_abv=fit_abv):
+        for field in output_fields(multi_delay=run.multi_delay, fit_abv=fit_abv,
+                                   motion_correction=run.motion_correction):
             workflow.connect(run_wf, f'outputnode.{field}', ds_run, field)
     return workflow
 

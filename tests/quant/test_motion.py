@@ -30,3 +30,13 @@ def test_framewise_displacement_power():
     np.testing.assert_allclose(motion.framewise_displacement(params), [0.0, 1.0, 1.5])
     with pytest.raises(ValueError):
         motion.framewise_displacement(np.zeros((3, 5)))
+
+
+def test_confounds_table_column_order():
+    from bids_asl.interfaces.motion import motion_table
+
+    params = np.array([[0.01, 0.02, 0.03, 1.0, 2.0, 3.0]])  # quant order: rotations first
+    header, row = motion_table(params, np.array([0.0]), ['control']).splitlines()
+    cells = dict(zip(header.split('\t'), row.split('\t'), strict=True))
+    assert cells['trans_x'] == '1' and cells['trans_z'] == '3'
+    assert cells['rot_x'] == '0.01' and cells['rot_z'] == '0.03'
