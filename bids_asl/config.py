@@ -33,6 +33,7 @@ class Settings:
     fit_abv: bool = False
     t1_tissue_map: Path | None = None
     motion_correction: bool = True
+    tissue_maps: Path | None = None
     outlier_methods: tuple[str, ...] = ('score', 'scrub')
     run_uuid: str = ''
     version: str = ''
@@ -63,7 +64,7 @@ class Settings:
         for key, value in data.items():
             if key not in kinds:
                 raise ValueError(f'unknown setting {key!r}')
-            if key in ('bids_dir', 'output_dir', 'work_dir', 't1_tissue_map'):
+            if key in ('bids_dir', 'output_dir', 'work_dir', 't1_tissue_map', 'tissue_maps'):
                 value = Path(value)
             elif isinstance(value, list):
                 value = tuple(value)

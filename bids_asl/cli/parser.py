@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                     default=['score', 'scrub'], metavar='METHOD',
                     help='robust CBF estimates written besides the plain mean, single-delay '
                          'runs: score, scrub (default both) or none')
+    qc.add_argument('--tissue-maps', type=Path, metavar='DIR',
+                    help='folder with GM/WM/CSF probability maps on each run\'s ASL grid, '
+                         'named sub-<label>[_ses-<label>][...]_label-{GM,WM,CSF}_probseg.nii.gz'
+                         ', for the tissue QC metrics and tissue-aware SCORE/SCRUB')
     kin = parser.add_argument_group('multi-delay kinetic model (runs with several delays)')
     kin.add_argument('--kinetic-model', choices=['tissue', 'blood'], default='tissue',
                      help="tissue: T1 after arrival 1/T1' = 1/T1tissue + f/lambda (Buxton; "
@@ -159,6 +163,7 @@ def parse_args(argv=None) -> Settings:
         no_att_prior=args.no_att_prior, fit_abv=args.fit_abv,
         t1_tissue_map=Path(os.path.abspath(args.t1_tissue_map)) if args.t1_tissue_map else None,
         motion_correction=not args.no_motion_correction,
+        tissue_maps=Path(os.path.abspath(args.tissue_maps)) if args.tissue_maps else None,
         outlier_methods=tuple(m for m in dict.fromkeys(args.outlier_methods) if m != 'none'),
         run_uuid=uuid.uuid4().hex[:12],
         version=__version__)

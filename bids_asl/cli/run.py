@@ -55,6 +55,9 @@ def check_paths(settings) -> None:
                                            != allowed.resolve()):
             raise UsageError('must not be the BIDS directory or inside it (except under '
                              'BIDS_DIR/derivatives/<name>)', path=path, field=name)
+    if settings.tissue_maps is not None and not settings.tissue_maps.is_dir():
+        raise InputMissingError('folder does not exist', path=settings.tissue_maps,
+                                field='--tissue-maps')
     if settings.t1_tissue_map is not None and not settings.t1_tissue_map.is_file():
         raise InputMissingError('file does not exist', path=settings.t1_tissue_map,
                                 field='--t1-tissue-map')
@@ -73,6 +76,7 @@ def _prepare_runs(settings, layout_runs):
     """Validate each run; returns (run specs, failures as (run, error))."""
     from bids_asl.io.metadata import validate_run  # noqa: PLC0415
     from bids_asl.io.quantparams import Overrides, resolve_constants  # noqa: PLC0415
+    from bids_asl.io.tissue import check_tissue_maps, find_tissue_maps  # noqa: PLC0415
     from bids_asl.workflows.base import RunSpec  # noqa: PLC0415
 
     # the overrides are the settings of the same names
@@ -97,6 +101,14 @@ def _prepare_runs(settings, layout_runs):
             if settings.m0_estimate is not None:
                 params = replace(params, m0_type='Estimate', m0_estimate=settings.m0_estimate)
             constants = resolve_constants(params, overrides)
+            tissue = None
+            if settings.tissue_maps is not None:
+                tissue = find_tissue_maps(settings.tissue_maps, run.prefix, run.entities)
+                if tissue is None:
+                    LOGGER.warning('%s: no GM/WM/CSF maps in --tissue-maps: tissue QC metrics '
+                                   'are n/a', run.asl_file.name)
+                else:
+                    check_tissue_maps(tissue, run.asl_file)
             if settings.m0_estimate is not None:
                 constants['M0Type'] = 'Estimate (--m0-estimate overrides the dataset)'
         except BidsAslError as exc:
@@ -113,7 +125,7 @@ def _prepare_runs(settings, layout_runs):
                              kinetic=_kinetic_options(settings, params.asl_type),
                              t1_map=str(settings.t1_tissue_map)
                              if settings.t1_tissue_map else None,
-                             motion_correction=settings.motion_correction,
+                             motion_correction=settings.motion_correction, tissue=tissue,
                              outlier_methods=settings.outlier_methods))
     return specs, failures
 

@@ -26,6 +26,7 @@ class RunSpec:
     kinetic: dict | None = None  # model options of the multi-delay fit
     t1_map: str | None = None
     motion_correction: bool = True
+    tissue: tuple[str, str, str] | None = None  # GM, WM, CSF probabilities on the ASL grid
     outlier_methods: tuple[str, ...] = ('score', 'scrub')
 
 
@@ -51,6 +52,9 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
         run_wf.inputs.inputnode.asl_file = run.asl_file
         if run.t1_map:
             run_wf.inputs.inputnode.t1_map = run.t1_map
+        if run.tissue:
+            for name, path in zip(('gm', 'wm', 'csf'), run.tissue, strict=True):
+                setattr(run_wf.inputs.inputnode, name, path)
         if run.m0_file:
             run_wf.inputs.inputnode.m0_file = run.m0_file
         # The writer always reruns (overwrite=True) so that a deleted output is rewritten even
