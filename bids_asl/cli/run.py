@@ -77,6 +77,7 @@ def _prepare_runs(settings, layout_runs):
     from bids_asl.io.metadata import validate_run  # noqa: PLC0415
     from bids_asl.io.quantparams import Overrides, resolve_constants  # noqa: PLC0415
     from bids_asl.io.tissue import check_tissue_maps, find_tissue_maps  # noqa: PLC0415
+    from bids_asl.quant.context import difference_sources  # noqa: PLC0415
     from bids_asl.workflows.base import RunSpec  # noqa: PLC0415
 
     # the overrides are the settings of the same names
@@ -91,8 +92,7 @@ def _prepare_runs(settings, layout_runs):
                     'runs holding only scanner-computed cbf volumes are not supported yet',
                     path=run.aslcontext_file, field='volume_type')
             n_params = 3 if settings.fit_abv else 2
-            n_dm = len(params.volume_types) - params.volume_types.count('label') - sum(
-                params.volume_types.count(t) for t in ('m0scan', 'cbf', 'noRF'))
+            n_dm = len(difference_sources(params.volume_types))  # pairs + deltam volumes
             if params.is_multi_delay and n_dm <= n_params:
                 raise MetadataError(
                     f'{n_dm} ΔM volumes at {len(params.difference_plds)} delays cannot determine '

@@ -20,11 +20,6 @@ from bids_asl.io import images
 from bids_asl.io.metadata import AslParams
 
 
-def _asl_series(path):
-    data, img = images.load(path)
-    return (data[..., None] if data.ndim == 3 else data), img
-
-
 class _M0InputSpec(BaseInterfaceInputSpec):
     asl_file = File(exists=True, mandatory=True, desc='ASL series (4-D)')
     m0_file = File(exists=True, desc='separate M0 image (M0Type Separate)')
@@ -50,7 +45,7 @@ class ComputeM0(SimpleInterface):
         if p.m0_type == 'Separate':  # the ASL series itself is not needed: skip decompressing
             data, img = None, nb.load(self.inputs.asl_file)
         else:
-            data, img = _asl_series(self.inputs.asl_file)
+            data, img = images.load_series(self.inputs.asl_file)
         kwargs = {'t1_tissue': c['TissueT1ForM0'], 'scale': c['M0ScaleFactor']}
         types = np.array(p.volume_types)
         info = {'M0Type': p.m0_type, 'M0ScaleFactor': c['M0ScaleFactor']}
@@ -138,7 +133,7 @@ class ComputeDeltaM(SimpleInterface):
 
     def _run_interface(self, runtime):
         p = AslParams.from_dict(self.inputs.params)
-        data, img = _asl_series(self.inputs.asl_file)
+        data, img = images.load_series(self.inputs.asl_file)
         deltam = quant.difference_series(data, p.volume_types)
         self._results['deltam'] = str(
             images.save_work(deltam, img, os.path.join(runtime.cwd, 'deltam.nii.gz')))

@@ -75,8 +75,7 @@ class ComputeCBF(SimpleInterface):
 
     def _run_interface(self, runtime):
         p = AslParams.from_dict(self.inputs.params)
-        deltam, img = images.load(self.inputs.deltam)
-        deltam = deltam[..., None] if deltam.ndim == 3 else deltam
+        deltam, img = images.load_series(self.inputs.deltam)
         m0, _ = images.load(self.inputs.m0)
         mask = images.load(self.inputs.mask)[0] > 0
         finite = mask & np.all(np.isfinite(deltam), axis=-1)

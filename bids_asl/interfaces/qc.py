@@ -95,8 +95,7 @@ class ComputeQC(SimpleInterface):
     def _run_interface(self, runtime):
         cbf, img = images.load(self.inputs.cbf)
         mask = images.load(self.inputs.mask)[0] > 0
-        deltam = images.load(self.inputs.deltam)[0]
-        deltam = deltam[..., None] if deltam.ndim == 3 else deltam
+        deltam = images.load_series(self.inputs.deltam)[0]
         series = (images.load(self.inputs.cbf_timeseries)[0]
                   if isdefined(self.inputs.cbf_timeseries) else None)
         tissue = None

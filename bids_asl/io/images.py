@@ -17,6 +17,12 @@ def load(path) -> tuple[np.ndarray, nb.Nifti1Image]:
     return np.asarray(img.get_fdata(dtype=np.float64)), img
 
 
+def load_series(path) -> tuple[np.ndarray, nb.Nifti1Image]:
+    """Like :func:`load`, with a 3-D image returned as a 4-D series of one volume."""
+    data, img = load(path)
+    return (data[..., None] if data.ndim == 3 else data), img
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to a temporary file in the same folder, then rename it into place."""
     path = Path(path)

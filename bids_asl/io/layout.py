@@ -147,7 +147,3 @@ def collect_asl_runs(layout, subjects=None, sessions=None) -> list[AslRun]:
                                 path=bids_root, field='asl')
     return runs
 
-
-def read_json(path) -> dict:
-    with open(path, encoding='utf-8') as fobj:
-        return json.load(fobj)
