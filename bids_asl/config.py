@@ -35,6 +35,9 @@ class Settings:
     motion_correction: bool = True
     tissue_maps: Path | None = None
     outlier_methods: tuple[str, ...] = ('score', 'scrub')
+    anatomy: bool = True
+    atlases: tuple[str, ...] = ('AAL', 'HarvardOxford')
+    pvc: bool = False
     run_uuid: str = ''
     version: str = ''
 

@@ -127,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help='folder with GM/WM/CSF probability maps on each run\'s ASL grid, '
                          'named sub-<label>[_ses-<label>][...]_label-{GM,WM,CSF}_probseg.nii.gz'
                          ', for the tissue QC metrics and tissue-aware SCORE/SCRUB')
+    anat = parser.add_argument_group('anatomy and template space')
+    anat.add_argument('--no-anatomy', action='store_true',
+                      help='skip the T1w segmentation, the registrations, template-space maps '
+                           'and regional tables (ASL-space outputs only)')
+    anat.add_argument('--atlases', nargs='+', default=['AAL', 'HarvardOxford'],
+                      metavar='NAME',
+                      help='atlases for the regional tables (default: AAL HarvardOxford; '
+                           'none for no table). Available: AAL, HarvardOxford, '
+                           'DesikanKilliany, Destrieux, Juelich, AICHA, MarsAtlas, '
+                           'Neuromorphometrics, TalairachBA, TalairachGyrus; licences in '
+                           'docs/anatomy.md')
+    anat.add_argument('--pvc', action='store_true',
+                      help='also write partial-volume corrected GM and WM CBF (linear '
+                           'regression, Asllani 2008)')
     kin = parser.add_argument_group('multi-delay kinetic model (runs with several delays)')
     kin.add_argument('--kinetic-model', choices=['tissue', 'blood'], default='tissue',
                      help="tissue: T1 after arrival 1/T1' = 1/T1tissue + f/lambda (Buxton; "
@@ -165,5 +179,7 @@ def parse_args(argv=None) -> Settings:
         motion_correction=not args.no_motion_correction,
         tissue_maps=Path(os.path.abspath(args.tissue_maps)) if args.tissue_maps else None,
         outlier_methods=tuple(m for m in dict.fromkeys(args.outlier_methods) if m != 'none'),
+        anatomy=not args.no_anatomy, pvc=args.pvc,
+        atlases=tuple(a for a in dict.fromkeys(args.atlases) if a.lower() != 'none'),
         run_uuid=uuid.uuid4().hex[:12],
         version=__version__)
