@@ -342,8 +342,9 @@ class _PvcInputSpec(BaseInterfaceInputSpec):
     mask = File(exists=True, mandatory=True, desc='ASL brain mask')
     gm = File(exists=True, mandatory=True, desc='GM fraction on the ASL grid')
     wm = File(exists=True, mandatory=True, desc='WM fraction on the ASL grid')
-    kernel = traits.Tuple(traits.Int, traits.Int, traits.Int, usedefault=True,
-                          default=pvc.DEFAULT_KERNEL, desc='regression box (voxels)')
+    kernel = traits.Tuple(traits.Int(pvc.DEFAULT_KERNEL[0]), traits.Int(pvc.DEFAULT_KERNEL[1]),
+                          traits.Int(pvc.DEFAULT_KERNEL[2]), usedefault=True,
+                          desc='regression box (voxels)')
 
 
 class _PvcOutputSpec(TraitedSpec):

@@ -24,6 +24,8 @@ def pvc_linear_regression(values: np.ndarray, gm: np.ndarray, wm: np.ndarray,
     outside ``mask``, where the system is otherwise singular, or where the tissue's fraction
     is below ``min_pv`` are NaN in that tissue's map.
     """
+    if len(kernel) != 3 or min(kernel) < 1:
+        raise ValueError(f'kernel must be three sizes >= 1, got {kernel!r}')
     mask = np.asarray(mask, dtype=bool) & np.isfinite(values)
     y = np.where(mask, values, 0.0)
     g, w = np.where(mask, gm, 0.0), np.where(mask, wm, 0.0)
