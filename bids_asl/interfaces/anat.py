@@ -161,11 +161,13 @@ class AslToAnat(SimpleInterface):
             brain = images.load(self.inputs.t1w_mask)[0] > 0
             probs = [images.load(getattr(self.inputs, k))[0] for k in ('gm', 'wm', 'csf')]
             mat, _ = reg.register_linear(ref, img.affine, t1w * brain, t1img.affine,
-                                         os.path.join(cwd, 'asl2anat.mat'), fixed_mask=brain)
+                                         os.path.join(cwd, 'asl2anat.mat'), fixed_mask=brain,
+                                         fixed_spacing=reg.ASL_TARGET_SPACING)
             out['transforms'] = [*self.inputs.to_template, mat]
             anat_affine, anat_ref = t1img.affine, t1img
             info = {'AnatomicalReference': 'T1w',
-                    'Registration': 'ASL reference → T1w brain: ANTs rigid, Mattes MI'}
+                    'Registration': 'ASL reference → T1w brain (resampled to 2 mm): ANTs '
+                                    'rigid, Mattes MI'}
         else:
             tpl, shape, anat_affine = template_images()
             mat, _ = reg.register_linear(ref, img.affine, _pseudo_m0(tpl), anat_affine,

@@ -94,7 +94,7 @@ def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: d
     sources = [raw_uri(bids_dir, t1w_file)]
     base = {'Sources': sources, **info, **SOFTWARE}
     plan = [
-        ('t1w_preproc', _name(stem, 'T1w', desc='preproc'), np.float32,
+        ('t1w_preproc', _name(stem, 'T1w', desc='preproc'), np.float32,  # keeps the head
          {'SkullStripped': False, 'Description': 'T1w after N4 bias correction'}),
         ('brain_mask', _name(stem, 'mask', desc='brain'), np.uint8, {'Type': 'Brain'}),
         ('gm', _name(stem, 'probseg', label='GM'), np.float32, {'Label': 'GM'}),
@@ -102,7 +102,7 @@ def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: d
         ('csf', _name(stem, 'probseg', label='CSF'), np.float32, {'Label': 'CSF'}),
         ('dseg', _name(stem, 'dseg'), np.uint8, {'Description': '1 GM, 2 WM, 3 CSF'}),
         ('t1w_template', _name(stem, 'T1w', space=TEMPLATE, desc='preproc'), np.float32,
-         {'SpatialReference': TEMPLATE, 'Resolution': '2 mm'}),
+         {'SpatialReference': TEMPLATE, 'Resolution': '2 mm', 'SkullStripped': True}),
     ]
     written = []
     for key, name, dtype, extra in plan:

@@ -159,6 +159,12 @@ def test_t1w_outputs_and_reproducible_names(out):
         assert needed in names
 
 
+def test_derivatives_with_anatomy_pass_the_bids_validator(out):
+    from bids_asl.io.validator import run_validator, validation_errors
+
+    assert validation_errors(run_validator(out)) == []
+
+
 def test_run_without_t1w_is_flagged_and_complete(tmp_path):
     bids = tmp_path / 'bids'
     (bids / 'sub-pcasl1pld').mkdir(parents=True)
