@@ -76,3 +76,30 @@ def test_fine_probabilities_become_partial_volume_fractions(tmp_path):
     assert np.abs(out[2:-2, 0, 0] - exact[2:-2]).max() < 0.1
     assert out[1:5, 0, 0] == pytest.approx(1.0, abs=1e-3)  # [0]: the image border
     assert out[12:, 0, 0] == pytest.approx(0.0, abs=1e-3)
+
+
+@needs_dro
+@pytest.mark.slow
+def test_brain_mask_of_a_head_with_a_synthetic_skull():
+    """A T1w that is not skull-stripped: bright skull shell, dark gap, noise everywhere; the
+    template-based mask must find the brain (Dice ≥ 0.9 vs the known brain)."""
+    from scipy import ndimage
+
+    from bids_asl.interfaces.anat import template_images
+    from bids_asl.quant.regions import dice
+    from bids_asl.registration import anat
+
+    img = nb.load(str(T1W))
+    t1 = img.get_fdata()
+    brain = t1 > 1e-3 * t1.max()
+    outer = ndimage.binary_dilation(brain, iterations=6)
+    inner = ndimage.binary_dilation(brain, iterations=3)
+    head = t1.copy()
+    head[outer & ~inner] = 0.9 * t1.max()
+    head[inner & ~brain] = 0.1 * t1.max()
+    head = np.abs(head + np.random.default_rng(1).normal(0, 0.02 * t1.max(), t1.shape))
+    assert not anat.looks_skull_stripped(head) and anat.looks_skull_stripped(t1)
+    tpl, _, tpl_affine = template_images()
+    mask, how = anat.brain_mask(head, img.affine, tpl['t1'], tpl_affine)
+    assert 'template' in how
+    assert dice(mask, brain) >= 0.9
