@@ -38,6 +38,9 @@ class Settings:
     anatomy: bool = True
     atlases: tuple[str, ...] = ('AAL', 'HarvardOxford')
     pvc: bool = False
+    asymmetry_fwhm: float = 8.0
+    asymmetry_threshold: float = 0.15
+    asymmetry_min_volume: float = 400.0
     run_uuid: str = ''
     version: str = ''
 

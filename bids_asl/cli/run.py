@@ -143,8 +143,11 @@ def _anatomy_options(settings, subject: str, t1w_files: dict) -> dict:
     if not settings.anatomy:
         return {}
     t1w = t1w_files.get(subject)
+    asymmetry = {'fwhm_mm': settings.asymmetry_fwhm, 'threshold': settings.asymmetry_threshold,
+                 'min_volume_mm3': settings.asymmetry_min_volume, 'gm': 0.5}
     return {'t1w_file': str(t1w) if t1w else None,
-            'anatomy': {'pvc': settings.pvc, 'atlases': list(settings.atlases)}}
+            'anatomy': {'pvc': settings.pvc, 'atlases': list(settings.atlases),
+                        'asymmetry': asymmetry}}
 
 
 def _kinetic_options(settings, asl_type: str) -> dict:

@@ -18,7 +18,7 @@ from bids_asl.io.outputs import write_run_outputs
 
 #: Anatomy-derived files of a run (workflows.anat.RUN_ANAT_FILES).
 ANAT_FILE_KEYS = ('gm', 'wm', 'csf', 'to_anat_txt', 'cbf_t1w', 'att_t1w', 'cbf_template',
-                  'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm')
+                  'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm', 'asymmetry')
 
 
 class _WriteInputSpec(BaseInterfaceInputSpec):
@@ -61,6 +61,9 @@ class _WriteInputSpec(BaseInterfaceInputSpec):
     mask_template = File(exists=True, desc='ASL brain mask in template space')
     cbf_pvc_gm = File(exists=True, desc='PVC GM CBF')
     cbf_pvc_wm = File(exists=True, desc='PVC WM CBF')
+    asymmetry = File(exists=True, desc='asymmetry index map (template space)')
+    asym_clusters = traits.List(desc='asymmetry clusters')
+    asym_info = traits.Dict(desc='asymmetry method and parameters')
 
 
 class _WriteOutputSpec(TraitedSpec):
@@ -106,6 +109,8 @@ class WriteDerivatives(SimpleInterface):
             regional=value('regional') if isdefined(value('regional')) else {},
             tissue=value('tissue') if isdefined(value('tissue')) else [],
             pvc_info=value('pvc_info') if isdefined(value('pvc_info')) else None,
+            asymmetry=({'clusters': value('asym_clusters'), 'info': value('asym_info')}
+                       if isdefined(value('asym_info')) else None),
             quant_sidecar=json.loads(sidecar.read_text()))
 
 

@@ -12,7 +12,8 @@ Names (``<prefix>`` is the ASL run's stem, ``TPL`` = MNI152NLin2009aSym):
   ``<prefix>_from-asl_to-{T1w|TPL}_mode-image_xfm.txt``,
   ``<prefix>_space-{T1w,TPL}_{cbf,att}``, ``<prefix>_space-TPL_desc-brain_mask``,
   ``<prefix>_desc-pvcGM_cbf``/``pvcWM``, ``<prefix>_space-TPL_seg-<atlas>_desc-regional_{cbf,
-  att}.tsv`` and ``<prefix>_desc-tissue_cbf.tsv``.
+  att}.tsv``, ``<prefix>_desc-tissue_cbf.tsv``, and the asymmetry map and clusters
+  ``<prefix>_space-TPL_desc-asymmetry_cbf`` / ``…_desc-asymmetry_clusters.tsv``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,17 @@ REGIONAL_COLUMNS = {
     'n_left': 'voxels with x < 0',
     'n_right': 'voxels with x > 0',
     'asymmetry_index': 'AI = 2 (L - R) / (L + R) of mean_left and mean_right',
+}
+CLUSTER_COLUMNS = {
+    'cluster': 'cluster number, largest first',
+    'lower_side': 'the hemisphere with the lower CBF in this cluster',
+    'n_voxels': 'template voxels (2 mm) in the cluster, counted on one side',
+    'volume_mm3': 'cluster volume on one side, mm3',
+    'peak_ai': 'most extreme AI = 2 (L - R) / (L + R) in the cluster (negative: left lower)',
+    'mean_ai': 'mean AI over the cluster',
+    'peak_x': 'x of the peak on the lower side, mm (template, RAS)',
+    'peak_y': 'y of the peak, mm', 'peak_z': 'z of the peak, mm',
+    'region': 'atlas region at the peak (first atlas of --atlases), or n/a',
 }
 TISSUE_COLUMNS = {
     'tissue': 'GM, WM or brain (the whole ASL brain mask)',
@@ -126,7 +138,7 @@ def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: d
 
 def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info: dict,
                    regional: dict, tissue: list, pvc_info: dict | None,
-                   quant_sidecar: dict) -> list[str]:
+                   quant_sidecar: dict, asymmetry: dict | None = None) -> list[str]:
     """A run's anatomy-derived outputs; ``files`` keys: gm wm csf to_anat_txt cbf_t1w att_t1w
     cbf_template att_template mask_template cbf_pvc_gm cbf_pvc_wm (those present)."""
     folder = run_dir(output_dir, entities)
@@ -164,6 +176,17 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
         target = folder / _name(prefix, 'xfm', '.txt', mode='image',
                                 **{'from': 'asl', 'to': 'T1w' if has_t1w else TEMPLATE})
         _copy_bytes(files['to_anat_txt'], target)
+        written.append(str(target))
+    if asymmetry is not None:
+        nifti('asymmetry', _name(prefix, 'cbf', space=TEMPLATE, desc='asymmetry'),
+              {'Units': 'unitless', 'SpatialReference': TEMPLATE, **asymmetry['info'],
+               'Description': 'voxelwise left/right asymmetry index of CBF in grey matter'})
+        target = folder / _name(prefix, 'clusters', '.tsv', space=TEMPLATE, desc='asymmetry')
+        atomic_write_bytes(target, tsv_text(list(CLUSTER_COLUMNS),
+                                            asymmetry['clusters']).encode())
+        write_json(target.with_suffix('.json'), {
+            **{c: {'Description': d} for c, d in CLUSTER_COLUMNS.items()}, **asymmetry['info'],
+            **info, **SOFTWARE})
         written.append(str(target))
     written += _write_region_tables(folder, prefix, regional, tissue, info)
     return written

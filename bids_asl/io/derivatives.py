@@ -16,7 +16,8 @@ UNDEFINED_SUFFIX_PATTERNS = ('*_cbf.nii.gz', '*_cbf.json', '*_deltam.nii.gz', '*
                              '**/perf/*_timeseries.tsv', '**/perf/*_timeseries.json',
                              # anatomy: ANTs transforms, ASL-grid tissue fractions, ATT tables
                              '*_xfm.txt', '*_xfm.nii.gz', '**/perf/*_probseg.nii.gz',
-                             '**/perf/*_probseg.json', '*_att.tsv')
+                             '**/perf/*_probseg.json', '*_att.tsv', '*_clusters.tsv',
+                             '*_clusters.json')
 #: Provenance folders (settings TOML, crash reports), not BIDS files.
 LOG_PATTERNS = ('logs', 'sub-*/log')
 

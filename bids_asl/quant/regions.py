@@ -132,3 +132,55 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     total = a.sum() + b.sum()
     return float(2 * np.logical_and(a, b).sum() / total) if total else 1.0
+
+
+def asymmetry_map(values: np.ndarray, valid: np.ndarray, mirror) -> np.ndarray:
+    """Voxelwise AI = 2 (v − v') / (v + v') with v' the mirror image (``mirror`` flips about the
+    mid-sagittal plane); NaN where the voxel or its mirror is not valid or v + v' ≤ 0. Positive
+    AI: this side has the higher value."""
+    values = np.asarray(values, dtype=np.float64)
+    other = mirror(values)
+    ok = np.asarray(valid, dtype=bool) & mirror(np.asarray(valid, dtype=bool))
+    total = values + other
+    ok &= np.isfinite(total) & (total > 0)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return np.where(ok, 2 * (values - other) / total, np.nan)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    index: int
+    n_voxels: int
+    volume_mm3: float
+    sign: str              # 'higher' or 'lower' on this side than the other
+    peak: float            # the most extreme value
+    mean: float
+    peak_mm: tuple[float, float, float]
+    centre_mm: tuple[float, float, float]
+
+
+def clusters(stat: np.ndarray, affine: np.ndarray, threshold: float, min_voxels: int = 1,
+             where: np.ndarray | None = None) -> list[Cluster]:
+    """Clusters of |stat| ≥ threshold (26-connected, same sign within a cluster), optionally
+    only where ``where`` is true, largest first."""
+    from scipy import ndimage  # noqa: PLC0415
+
+    stat = np.asarray(stat, dtype=np.float64)
+    allowed = np.isfinite(stat) if where is None else np.isfinite(stat) & where
+    voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
+    found = []
+    for sign, supra in (('higher', stat >= threshold), ('lower', stat <= -threshold)):
+        labels, n = ndimage.label(supra & allowed, structure=np.ones((3, 3, 3)))
+        for k in range(1, n + 1):
+            idx = np.argwhere(labels == k)
+            if len(idx) < min_voxels:
+                continue
+            vals = stat[tuple(idx.T)]
+            peak_i = int(np.argmax(np.abs(vals)))
+            world = affine[:3, :3] @ idx.T + affine[:3, 3:4]
+            found.append(Cluster(0, len(idx), len(idx) * voxel_mm3, sign, float(vals[peak_i]),
+                                 float(vals.mean()), tuple(float(v) for v in world[:, peak_i]),
+                                 tuple(float(v) for v in world.mean(axis=1))))
+    found.sort(key=lambda c: (-c.n_voxels, -abs(c.peak)))
+    return [Cluster(i + 1, *[getattr(c, f) for f in Cluster.__dataclass_fields__][1:])
+            for i, c in enumerate(found)]

@@ -7,6 +7,7 @@ from nipype.pipeline import engine as pe
 
 from bids_asl.interfaces.anat import (
     AslToAnat,
+    Asymmetry,
     PartialVolumeCorrect,
     PrepareAtlas,
     ProjectMaps,
@@ -18,8 +19,9 @@ T1W_FIELDS = ('t1w_preproc', 'brain_mask', 'gm', 'wm', 'csf', 'dseg', 'to_templa
               'xfm_affine', 'xfm_warp', 'xfm_inverse_warp', 't1w_template', 'info')
 #: Run-level anatomy outputs that go to the derivative writer.
 RUN_ANAT_FILES = ('gm', 'wm', 'csf', 'to_anat_txt', 'cbf_t1w', 'att_t1w', 'cbf_template',
-                  'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm')
-RUN_ANAT_FIELDS = RUN_ANAT_FILES + ('anat_info', 'regional', 'tissue', 'pvc_info')
+                  'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm', 'asymmetry')
+RUN_ANAT_FIELDS = RUN_ANAT_FILES + ('anat_info', 'regional', 'tissue', 'pvc_info',
+                                    'asym_clusters', 'asym_info')
 #: Subject-level inputs a run needs from the T1w workflow.
 SUBJECT_INPUTS = ('t1w_preproc', 't1w_mask', 't1w_gm', 't1w_wm', 't1w_csf', 'to_template')
 
@@ -59,10 +61,12 @@ def init_atlas_wf(*, atlases: tuple[str, ...], name: str = 'atlas_wf') -> pe.Wor
     return workflow
 
 
-def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool, mem_gb: float = 1.0,
+def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
+                     asymmetry: dict | None = None, mem_gb: float = 1.0,
                      name: str = 'asl_anat_wf') -> pe.Workflow:
     """One run in anatomy: ASL → T1w (or template) registration, tissue fractions on the ASL
-    grid, CBF/ATT in T1w and template space, regional and tissue tables, optional PVC.
+    grid, CBF/ATT in T1w and template space, regional and tissue tables, optional PVC, and
+    (with ``asymmetry`` options) the left/right asymmetry map and its clusters.
 
     Inputs: ``reference``, ``mask``, ``cbf``, ``att`` (multi-delay), the subject's
     ``SUBJECT_INPUTS`` (when ``has_t1w``), ``atlas_names``/``atlas_labels``/``atlas_json``.
@@ -80,7 +84,8 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool, mem_gb: flo
     workflow.connect([
         (inputnode, to_anat, [('reference', 'reference'), ('mask', 'mask')]),
         (inputnode, project, [('cbf', 'cbf'), ('mask', 'mask')]),
-        (to_anat, project, [('transforms', 'transforms'), ('to_anat', 'to_anat')]),
+        (to_anat, project, [('transforms', 'transforms'), ('to_anat', 'to_anat'),
+                            ('gm', 'gm')]),
         (inputnode, stats, [('cbf', 'cbf'), ('mask', 'mask'), ('atlas_names', 'atlas_names'),
                             ('atlas_labels', 'atlas_labels'), ('atlas_json', 'atlas_json')]),
         (to_anat, stats, [('gm', 'gm'), ('wm', 'wm')]),
@@ -108,6 +113,17 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool, mem_gb: flo
         ])  # fmt:skip
         if has_t1w:
             workflow.connect(project, 'att_t1w', outputnode, 'att_t1w')
+    if asymmetry:
+        asym = pe.Node(Asymmetry(options=asymmetry), name='asymmetry', mem_gb=mem_gb)
+        workflow.connect([
+            (project, asym, [('cbf_template', 'cbf_template'),
+                             ('mask_template', 'mask_template'),
+                             ('gm_template', 'gm_template')]),
+            (inputnode, asym, [('atlas_names', 'atlas_names'), ('atlas_labels', 'atlas_labels'),
+                               ('atlas_json', 'atlas_json')]),
+            (asym, outputnode, [('asymmetry', 'asymmetry'), ('clusters', 'asym_clusters'),
+                                ('info', 'asym_info')]),
+        ])  # fmt:skip
     if pvc:
         correct = pe.Node(PartialVolumeCorrect(), name='pvc', mem_gb=mem_gb)
         workflow.connect([
@@ -119,9 +135,10 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool, mem_gb: flo
     return workflow
 
 
-def anat_output_fields(*, has_t1w: bool, multi_delay: bool, pvc: bool) -> tuple[str, ...]:
+def anat_output_fields(*, has_t1w: bool, multi_delay: bool, pvc: bool,
+                       asymmetry: bool = False) -> tuple[str, ...]:
     """The RUN_ANAT_FIELDS a run's anatomy workflow actually produces."""
-    skip = set()
+    skip = set() if asymmetry else {'asymmetry', 'asym_clusters', 'asym_info'}
     if not has_t1w:
         skip |= {'cbf_t1w', 'att_t1w'}
     if not multi_delay:

@@ -25,7 +25,8 @@ def output_fields(*, multi_delay: bool, fit_abv: bool = False,
     extra = MULTI_DELAY_FIELDS + (('abv',) if fit_abv else ()) if multi_delay \
         else SINGLE_DELAY_FIELDS
     anat = () if not anatomy else anat_output_fields(
-        has_t1w=anatomy['has_t1w'], multi_delay=multi_delay, pvc=anatomy['pvc'])
+        has_t1w=anatomy['has_t1w'], multi_delay=multi_delay, pvc=anatomy['pvc'],
+        asymmetry=bool(anatomy.get('asymmetry')))
     return OUTPUT_FIELDS + extra + (MOTION_FIELDS if motion_correction else ()) + anat
 
 
@@ -38,9 +39,10 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
 
     Inputs: ``asl_file``, ``m0_file`` (M0Type Separate only), ``t1_map`` (optional, kinetic
     fit), ``gm``/``wm``/``csf`` (optional tissue probabilities on the ASL grid, for QC).
-    With ``anatomy`` (``{'has_t1w', 'pvc', 'user_tissue'}``) also the subject's T1w outputs
-    (``SUBJECT_INPUTS``) and ``atlas_names``/``atlas_labels``/``atlas_json``: the run is
-    registered to the T1w/template and its tissue fractions feed QC unless ``user_tissue``.
+    With ``anatomy`` (``{'has_t1w', 'pvc', 'user_tissue', 'asymmetry'}``) also the subject's
+    T1w outputs (``SUBJECT_INPUTS``) and ``atlas_names``/``atlas_labels``/``atlas_json``: the
+    run is registered to the T1w/template and its tissue fractions feed QC unless
+    ``user_tissue``.
     Outputs: :func:`output_fields`.
     """
     kinetic = kinetic or {}
@@ -119,7 +121,7 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
 def _connect_anatomy(workflow, anatomy, multi_delay, inputnode, outputnode, compute_m0,
                      compute_mask, compute_cbf):
     anat_wf = init_asl_anat_wf(has_t1w=anatomy['has_t1w'], multi_delay=multi_delay,
-                               pvc=anatomy['pvc'])
+                               pvc=anatomy['pvc'], asymmetry=anatomy.get('asymmetry'))
     subject = SUBJECT_INPUTS if anatomy['has_t1w'] else ()
     workflow.connect([
         (compute_m0, anat_wf, [('reference', 'inputnode.reference')]),
@@ -131,6 +133,7 @@ def _connect_anatomy(workflow, anatomy, multi_delay, inputnode, outputnode, comp
     if multi_delay:
         workflow.connect(compute_cbf, 'att', anat_wf, 'inputnode.att')
     for field in anat_output_fields(has_t1w=anatomy['has_t1w'], multi_delay=multi_delay,
-                                    pvc=anatomy['pvc']):
+                                    pvc=anatomy['pvc'],
+                                    asymmetry=bool(anatomy.get('asymmetry'))):
         workflow.connect(anat_wf, f'outputnode.{field}', outputnode, field)
     return anat_wf

@@ -34,7 +34,7 @@ class RunSpec:
     tissue: tuple[str, str, str] | None = None  # GM, WM, CSF probabilities on the ASL grid
     outlier_methods: tuple[str, ...] = ('score', 'scrub')
     t1w_file: str | None = None  # the subject's anatomical reference (anatomy on)
-    anatomy: dict | None = None  # {'pvc': bool, 'atlases': [...]}; None: anatomy off
+    anatomy: dict | None = None  # {'pvc', 'atlases', 'asymmetry'}; None: anatomy off
 
 
 def workflow_name() -> str:
@@ -57,7 +57,8 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
         anatomy = None
         if run.anatomy is not None:
             anatomy = {'has_t1w': run.t1w_file is not None, 'pvc': run.anatomy['pvc'],
-                       'user_tissue': run.tissue is not None}
+                       'user_tissue': run.tissue is not None,
+                       'asymmetry': run.anatomy.get('asymmetry')}
         run_wf = init_asl_cbf_wf(params=run.params, constants=run.constants,
                                  multi_delay=run.multi_delay, kinetic=run.kinetic,
                                  motion_correction=run.motion_correction,

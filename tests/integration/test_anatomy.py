@@ -165,25 +165,84 @@ def test_derivatives_with_anatomy_pass_the_bids_validator(out):
     assert validation_errors(run_validator(out)) == []
 
 
-def test_run_without_t1w_is_flagged_and_complete(tmp_path):
-    bids = tmp_path / 'bids'
+FOCUS_MM = np.array([-40.0, -20.0, 40.0])  # left sensorimotor cortex, template/DRO space
+FOCUS_RADIUS = 15.0
+
+
+@pytest.fixture(scope='module')
+def no_t1w(tmp_path_factory):
+    """pcasl1pld without its T1w, with CBF lowered by 30 % in a 15 mm sphere on the left
+    (every label volume moved 30 % of the way to the control: ΔM × 0.7)."""
+    root = tmp_path_factory.mktemp('not1w')
+    bids = root / 'bids'
     (bids / 'sub-pcasl1pld').mkdir(parents=True)
     shutil.copy(ASLDRO / 'dataset_description.json', bids)
-    shutil.copytree(ASLDRO / 'sub-pcasl1pld' / 'perf', bids / 'sub-pcasl1pld' / 'perf')
-    assert run_cli(bids, tmp_path / 'out', 'participant', '--no-motion-correction',
+    perf = bids / 'sub-pcasl1pld' / 'perf'
+    shutil.copytree(ASLDRO / 'sub-pcasl1pld' / 'perf', perf)
+    img = nb.load(perf / 'sub-pcasl1pld_asl.nii.gz')
+    data = img.get_fdata()
+    types = [r['volume_type'] for r in _tsv(perf / 'sub-pcasl1pld_aslcontext.tsv')]
+    control = data[..., [t == 'control' for t in types]].mean(axis=3)
+    ijk = np.indices(data.shape[:3]).reshape(3, -1)
+    world = (img.affine[:3, :3] @ ijk + img.affine[:3, 3:4]).reshape(3, *data.shape[:3])
+    sphere = np.linalg.norm(world - FOCUS_MM[:, None, None, None], axis=0) <= FOCUS_RADIUS
+    for k, kind in enumerate(types):
+        if kind == 'label':
+            data[..., k] = np.where(sphere, data[..., k] + 0.3 * (control - data[..., k]),
+                                    data[..., k])
+    (perf / 'sub-pcasl1pld_asl.nii.gz').unlink()
+    nb.save(nb.Nifti1Image(data, img.affine, img.header), perf / 'sub-pcasl1pld_asl.nii.gz')
+    assert run_cli(bids, root / 'out', 'participant', '--no-motion-correction',
                    '--atlases', 'AAL', '--skip-bids-validation', anatomy=True) == 0
-    perf = tmp_path / 'out' / 'sub-pcasl1pld' / 'perf'
+    return root / 'out'
+
+
+def test_run_without_t1w_is_flagged_and_complete(no_t1w):
+    perf = no_t1w / 'sub-pcasl1pld' / 'perf'
     sidecar = json.loads((perf / 'sub-pcasl1pld_cbf.json').read_text())
     assert sidecar['AnatomicalReference'].startswith('none')
     assert (perf / f'sub-pcasl1pld_space-{TPL}_cbf.nii.gz').exists()
     assert (perf / f'sub-pcasl1pld_from-asl_to-{TPL}_mode-image_xfm.txt').exists()
     assert not (perf / 'sub-pcasl1pld_space-T1w_cbf.nii.gz').exists()
-    assert not (tmp_path / 'out' / 'sub-pcasl1pld' / 'anat').exists()
+    assert not (no_t1w / 'sub-pcasl1pld' / 'anat').exists()
     rows = _tsv(perf / f'sub-pcasl1pld_space-{TPL}_seg-AAL_desc-regional_cbf.tsv')
     assert sum(int(r['n_voxels']) > 0 for r in rows) > 40
     # QC tissue metrics come from the template priors now
     qc = _tsv(perf / 'sub-pcasl1pld_desc-qc_cbf.tsv')[0]
     assert qc['tissue_maps'] == 'yes' and qc['qei'] != 'n/a'
+
+
+def test_asymmetry_finds_a_one_sided_30_percent_deficit(no_t1w):
+    perf = no_t1w / 'sub-pcasl1pld' / 'perf'
+    rows = _tsv(perf / f'sub-pcasl1pld_space-{TPL}_desc-asymmetry_clusters.tsv')
+    assert rows, 'no asymmetry cluster found'
+
+    def inside(row):
+        peak = np.array([float(row[k]) for k in ('peak_x', 'peak_y', 'peak_z')])
+        return np.linalg.norm(peak - FOCUS_MM) <= FOCUS_RADIUS
+
+    top = rows[0]
+    assert inside(top) and top['lower_side'] == 'left'
+    found = [r for r in rows if inside(r)]  # the sphere spans two gyri: GM clusters may split
+    assert all(r['lower_side'] == 'left' for r in found)
+    # AI of a 30 % deficit is 2 (0.7 - 1) / 1.7 = -0.35; smoothing and partial volume with
+    # unaffected tissue make the peak less extreme, never more
+    assert -0.40 <= float(top['peak_ai']) <= -0.15
+    # size: the sphere's GM volume (template GM, inside the brain), within a factor of 2
+    gm_tpl = nb.load(perf / f'sub-pcasl1pld_space-{TPL}_cbf.nii.gz')
+    ijk = np.indices(gm_tpl.shape).reshape(3, -1)
+    world = (gm_tpl.affine[:3, :3] @ ijk + gm_tpl.affine[:3, 3:4]).reshape(3, *gm_tpl.shape)
+    sphere = np.linalg.norm(world - FOCUS_MM[:, None, None, None], axis=0) <= FOCUS_RADIUS
+    ai = nb.load(perf / f'sub-pcasl1pld_space-{TPL}_desc-asymmetry_cbf.nii.gz').get_fdata()
+    in_gm = sphere & (ai != 0)  # AI is defined (non-zero) in grey matter only
+    volume = sum(float(r['volume_mm3']) for r in found)
+    assert 0.5 <= volume / (in_gm.sum() * 8.0) <= 2.0
+    # clusters elsewhere (the ASL grid is not symmetric about x = 0, so partial volume differs
+    # between the sides) are all smaller than the deficit
+    assert all(float(r['volume_mm3']) < 0.5 * volume for r in rows if not inside(r))
+    # the map itself is antisymmetric
+    from bids_asl.quant.resample import mirror_x
+    assert np.allclose(ai, -mirror_x(ai, gm_tpl.affine), atol=1e-5)
 
 
 def test_unknown_atlas_is_a_usage_error(tmp_path, capsys):

@@ -143,3 +143,19 @@ def test_pvc_refuses_an_empty_kernel():
     with pytest.raises(ValueError):
         pvc.pvc_linear_regression(np.ones((3, 3, 3)), np.ones((3, 3, 3)), np.zeros((3, 3, 3)),
                                   np.ones((3, 3, 3), bool), kernel=(0, 0, 0))
+
+
+def test_asymmetry_map_and_clusters_find_a_known_deficit():
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = (-98, -134, -72)
+    cbf = np.full((99, 117, 95), 50.0)
+    cbf[20:25, 50:55, 40:44] *= 0.7  # x = -58..-50 mm: a 5x5x4 block on the left
+    ai = regions.asymmetry_map(cbf, np.ones(cbf.shape, bool), lambda d: mirror_x(d, affine))
+    assert np.nanmin(ai) == pytest.approx(2 * (0.7 - 1) / 1.7)
+    assert np.allclose(ai, -mirror_x(ai, affine))
+    found = regions.clusters(ai, affine, 0.2, where=regions.hemisphere_map(ai.shape, affine) < 0)
+    assert len(found) == 1
+    c = found[0]
+    assert (c.n_voxels, c.volume_mm3, c.sign) == (100, 800.0, 'lower')
+    assert c.centre_mm == pytest.approx((-54.0, -30.0, 11.0))
+    assert regions.clusters(ai, affine, 0.2, min_voxels=101) == []
