@@ -156,6 +156,6 @@ def test_asymmetry_map_and_clusters_find_a_known_deficit():
     found = regions.clusters(ai, affine, 0.2, where=regions.hemisphere_map(ai.shape, affine) < 0)
     assert len(found) == 1
     c = found[0]
-    assert (c.n_voxels, c.volume_mm3, c.sign) == (100, 800.0, 'lower')
+    assert (c.n_voxels, c.sign) == (100, 'lower') and c.volume_mm3 == pytest.approx(800.0)
     assert c.centre_mm == pytest.approx((-54.0, -30.0, 11.0))
     assert regions.clusters(ai, affine, 0.2, min_voxels=101) == []
