@@ -41,6 +41,7 @@ class Settings:
     asymmetry_fwhm: float = 8.0
     asymmetry_threshold: float = 0.15
     asymmetry_min_volume: float = 400.0
+    lesion_masks: Path | None = None
     run_uuid: str = ''
     version: str = ''
 
@@ -70,7 +71,8 @@ class Settings:
         for key, value in data.items():
             if key not in kinds:
                 raise ValueError(f'unknown setting {key!r}')
-            if key in ('bids_dir', 'output_dir', 'work_dir', 't1_tissue_map', 'tissue_maps'):
+            if key in ('bids_dir', 'output_dir', 'work_dir', 't1_tissue_map', 'tissue_maps',
+                       'lesion_masks'):
                 value = Path(value)
             elif isinstance(value, list):
                 value = tuple(value)

@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
                            'none)')
     anat.add_argument('--asymmetry-min-volume', type=_non_negative_float, default=400.0,
                       metavar='MM3', help='smallest asymmetry cluster reported (default 400)')
+    anat.add_argument('--lesion-masks', type=Path, metavar='DIR',
+                      help='folder with lesion masks (<run stem> or sub-<label>[_ses-<label>] '
+                           '..._label-lesion_{mask,roi}.nii[.gz]) on the ASL or the T1w grid: '
+                           'CBF per lesion, perilesional rings and NAWM by distance')
     kin = parser.add_argument_group('multi-delay kinetic model (runs with several delays)')
     kin.add_argument('--kinetic-model', choices=['tissue', 'blood'], default='tissue',
                      help="tissue: T1 after arrival 1/T1' = 1/T1tissue + f/lambda (Buxton; "
@@ -196,6 +200,7 @@ def parse_args(argv=None) -> Settings:
         anatomy=not args.no_anatomy, pvc=args.pvc, asymmetry_fwhm=args.asymmetry_fwhm,
         asymmetry_threshold=args.asymmetry_threshold,
         asymmetry_min_volume=args.asymmetry_min_volume,
+        lesion_masks=Path(os.path.abspath(args.lesion_masks)) if args.lesion_masks else None,
         atlases=tuple(a for a in dict.fromkeys(args.atlases) if a.lower() != 'none'),
         run_uuid=uuid.uuid4().hex[:12],
         version=__version__)

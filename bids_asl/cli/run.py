@@ -63,6 +63,12 @@ def check_paths(settings) -> None:
 
         for atlas in settings.atlases:
             atlas_files(atlas)  # unknown name: usage error; missing package data: exit 66
+    if settings.lesion_masks is not None:
+        if not settings.anatomy:
+            raise UsageError('needs the anatomy stage (drop --no-anatomy)', field='--lesion-masks')
+        if not settings.lesion_masks.is_dir():
+            raise InputMissingError('folder does not exist', path=settings.lesion_masks,
+                                    field='--lesion-masks')
     if settings.t1_tissue_map is not None and not settings.t1_tissue_map.is_file():
         raise InputMissingError('file does not exist', path=settings.t1_tissue_map,
                                 field='--t1-tissue-map')
@@ -119,6 +125,7 @@ def _prepare_runs(settings, layout_runs, t1w_files=None):
                     check_tissue_maps(tissue, run.asl_file)
             if settings.m0_estimate is not None:
                 constants['M0Type'] = 'Estimate (--m0-estimate overrides the dataset)'
+            anatomy = _anatomy_options(settings, run, t1w_files or {})
         except BidsAslError as exc:
             failures.append((run, exc))
             continue
@@ -135,19 +142,28 @@ def _prepare_runs(settings, layout_runs, t1w_files=None):
                              if settings.t1_tissue_map else None,
                              motion_correction=settings.motion_correction, tissue=tissue,
                              outlier_methods=settings.outlier_methods,
-                             **_anatomy_options(settings, run.subject, t1w_files or {})))
+                             **anatomy))
     return specs, failures
 
 
-def _anatomy_options(settings, subject: str, t1w_files: dict) -> dict:
+def _anatomy_options(settings, run, t1w_files: dict) -> dict:
+    """RunSpec fields of the anatomy stage (raises a data error for a bad lesion mask)."""
+    from bids_asl.io.tissue import find_lesion_mask, lesion_space  # noqa: PLC0415
+
     if not settings.anatomy:
         return {}
-    t1w = t1w_files.get(subject)
+    t1w = t1w_files.get(run.subject)
     asymmetry = {'fwhm_mm': settings.asymmetry_fwhm, 'threshold': settings.asymmetry_threshold,
                  'min_volume_mm3': settings.asymmetry_min_volume, 'gm': 0.5}
-    return {'t1w_file': str(t1w) if t1w else None,
-            'anatomy': {'pvc': settings.pvc, 'atlases': list(settings.atlases),
-                        'asymmetry': asymmetry}}
+    anatomy = {'pvc': settings.pvc, 'atlases': list(settings.atlases), 'asymmetry': asymmetry}
+    if settings.lesion_masks is not None:
+        lesion = find_lesion_mask(settings.lesion_masks, run.prefix, run.entities)
+        if lesion is None:
+            LOGGER.warning('%s: no lesion mask in --lesion-masks', run.asl_file.name)
+        else:
+            anatomy['lesion_space'] = lesion_space(lesion, run.asl_file, t1w)
+            anatomy['lesion_mask'] = str(lesion)
+    return {'t1w_file': str(t1w) if t1w else None, 'anatomy': anatomy}
 
 
 def _kinetic_options(settings, asl_type: str) -> dict:

@@ -64,6 +64,8 @@ class _WriteInputSpec(BaseInterfaceInputSpec):
     asymmetry = File(exists=True, desc='asymmetry index map (template space)')
     asym_clusters = traits.List(desc='asymmetry clusters')
     asym_info = traits.Dict(desc='asymmetry method and parameters')
+    lesion_rows = traits.List(desc='lesion/ring/NAWM rows')
+    lesion_info = traits.Dict(desc='lesion table definitions')
 
 
 class _WriteOutputSpec(TraitedSpec):
@@ -111,6 +113,8 @@ class WriteDerivatives(SimpleInterface):
             pvc_info=value('pvc_info') if isdefined(value('pvc_info')) else None,
             asymmetry=({'clusters': value('asym_clusters'), 'info': value('asym_info')}
                        if isdefined(value('asym_info')) else None),
+            lesions=({'rows': value('lesion_rows'), 'info': value('lesion_info')}
+                     if isdefined(value('lesion_info')) else None),
             quant_sidecar=json.loads(sidecar.read_text()))
 
 
