@@ -42,6 +42,9 @@ class Settings:
     asymmetry_threshold: float = 0.15
     asymmetry_min_volume: float = 400.0
     lesion_masks: Path | None = None
+    compare_sessions: tuple[str, ...] | None = None  # (A, B): maps of A - B
+    compare_normalise: bool = False
+    compare_z_threshold: float = 3.0
     run_uuid: str = ''
     version: str = ''
 

@@ -20,6 +20,7 @@ FORBIDDEN = {
            'nipype'),
     'interfaces': ('bids_asl.workflows', 'bids_asl.cli', 'bids'),
     'workflows': ('bids_asl.cli', 'bids'),
+    'clinical': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype'),
 }
 
 

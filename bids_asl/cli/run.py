@@ -63,6 +63,12 @@ def check_paths(settings) -> None:
 
         for atlas in settings.atlases:
             atlas_files(atlas)  # unknown name: usage error; missing package data: exit 66
+    if settings.compare_sessions is not None:
+        if not settings.anatomy:
+            raise UsageError('needs the anatomy stage (drop --no-anatomy)',
+                             field='--compare-sessions')
+        if settings.compare_sessions[0] == settings.compare_sessions[1]:
+            raise UsageError('the two sessions must differ', field='--compare-sessions')
     if settings.lesion_masks is not None:
         if not settings.anatomy:
             raise UsageError('needs the anatomy stage (drop --no-anatomy)', field='--lesion-masks')
@@ -254,6 +260,22 @@ def _report_warnings(settings, specs) -> None:
                 LOGGER.warning('%s: %s', sidecar.name, warning)
 
 
+def _compare_sessions(settings) -> list[int]:
+    from bids_asl.clinical.sessions import compare_sessions  # noqa: PLC0415
+
+    a, b = settings.compare_sessions
+    try:
+        files = compare_sessions(settings.output_dir, a, b,
+                                 normalise=settings.compare_normalise,
+                                 z_threshold=settings.compare_z_threshold,
+                                 min_volume_mm3=settings.asymmetry_min_volume)
+    except BidsAslError as exc:
+        print(f'bids-asl: error: {exc}', file=sys.stderr)
+        return [int(exc.exit_code)]
+    LOGGER.info('session comparison ses-%s minus ses-%s: %d file(s)', a, b, len(files))
+    return []
+
+
 def run_participant(settings) -> int:
     from bids_asl.io.derivatives import init_output_dataset  # noqa: PLC0415
     from bids_asl.io.layout import collect_asl_runs, load_layout  # noqa: PLC0415
@@ -292,6 +314,8 @@ def run_participant(settings) -> int:
             codes.append(ExitCode.DATAERR if is_data else ExitCode.SOFTWARE)
         _report_warnings(settings, specs)
     n_ok = len(specs) - sum(1 for c in codes[len(failures):])
+    if specs and settings.compare_sessions is not None:
+        codes += _compare_sessions(settings)
     LOGGER.info('%d of %d run(s) written to %s', n_ok, len(runs), settings.output_dir)
     return int(max(codes)) if codes else int(ExitCode.OK)
 

@@ -21,7 +21,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_asl.io import images, templates
-from bids_asl.quant import lesions, pvc, regions
+from bids_asl.quant import lesions, pvc, regions, sessions
 from bids_asl.quant.resample import sample_linear, sample_nearest
 
 #: Partial-volume thresholds of the GM/WM means of the tissue table: the same 0.7 as the QC
@@ -202,6 +202,7 @@ class _ProjectInputSpec(BaseInterfaceInputSpec):
     to_anat = File(exists=True, mandatory=True, desc='ASL → T1w (or template) affine')
     t1w_preproc = File(exists=True, desc='T1w (the T1w-space grid; absent: no T1w space)')
     gm = File(exists=True, desc='GM fraction on the ASL grid (also taken to the template)')
+    se = File(exists=True, desc='standard error of CBF on the ASL grid')
 
 
 class _ProjectOutputSpec(TraitedSpec):
@@ -211,6 +212,8 @@ class _ProjectOutputSpec(TraitedSpec):
     att_template = File(exists=True, desc='ATT in template space')
     mask_template = File(exists=True, desc='ASL brain mask in template space')
     gm_template = File(exists=True, desc='GM fraction in template space')
+    se_template = File(exists=True, desc='standard error of CBF in template space')
+    se_t1w = File(exists=True, desc='standard error of CBF in T1w space')
 
 
 def _warp_masked(reg, data, mask, img, shape, affine, transforms):
@@ -238,6 +241,8 @@ class ProjectMaps(SimpleInterface):
             maps['att'] = self.inputs.att
         if isdefined(self.inputs.gm):
             maps['gm'] = self.inputs.gm
+        if isdefined(self.inputs.se):
+            maps['se'] = self.inputs.se
         tpl_ref = _template_reference()
         targets = [('template', tpl_ref, list(self.inputs.transforms))]
         if isdefined(self.inputs.t1w_preproc):
@@ -529,4 +534,27 @@ class LesionStats(SimpleInterface):
             'NAWM': 'WM fraction >= 0.7 outside every lesion, by distance to the nearest',
             'NAWMBandsMM': [[lo, hi if np.isfinite(hi) else None]
                             for lo, hi in lesions.DEFAULT_NAWM_BANDS_MM]}
+        return runtime
+
+
+class _SeInputSpec(BaseInterfaceInputSpec):
+    cbf_timeseries = File(exists=True, mandatory=True, desc='CBF of each ΔM volume (4-D)')
+
+
+class _SeOutputSpec(TraitedSpec):
+    se = File(exists=True, desc='standard error of the mean CBF (NaN written as 0)')
+
+
+class CbfStandardError(SimpleInterface):
+    """Voxelwise standard error of the mean CBF of a single-delay run (SD/√n over its ΔM
+    volumes): the run's own noise estimate for session comparisons."""
+
+    input_spec = _SeInputSpec
+    output_spec = _SeOutputSpec
+
+    def _run_interface(self, runtime):
+        series, img = images.load_series(self.inputs.cbf_timeseries)
+        se = sessions.standard_error(series)
+        ref = nb.Nifti1Image(np.zeros(series.shape[:3], np.float32), img.affine)
+        self._results['se'] = _save(np.nan_to_num(se, nan=0.0), ref, runtime.cwd, 'se.nii.gz')
         return runtime

@@ -174,6 +174,13 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
             if measure == 'att':
                 sidecar['Units'] = 's'
             nifti(f'{measure}_{key}', _name(prefix, measure, space=space), sidecar)
+    for space in ('T1w', TEMPLATE) if has_t1w else (TEMPLATE,):
+        key = 'se_t1w' if space == 'T1w' else 'se_template'
+        nifti(key, _name(prefix, 'cbf', space=space, desc='stderr'),
+              {'Units': 'mL/100g/min', 'SpatialReference': space,
+               'Description': 'standard error of the mean CBF (single delay: SD/sqrt(n) over the '
+                              'ΔM volumes, 0 with one volume; multi-delay: from the fit), '
+                              f'resampled in {space} space'})
     nifti('mask_template', _name(prefix, 'mask', space=TEMPLATE, desc='brain'),
           {'Type': 'Brain', 'SpatialReference': TEMPLATE}, np.uint8)
     for tissue_label in ('GM', 'WM'):

@@ -134,7 +134,10 @@ def _connect_anatomy(workflow, anatomy, multi_delay, inputnode, outputnode, comp
                                *(('lesion_mask',) if anatomy.get('lesion_space') else ()))]),
     ])  # fmt:skip
     if multi_delay:
-        workflow.connect(compute_cbf, 'att', anat_wf, 'inputnode.att')
+        workflow.connect([(compute_cbf, anat_wf, [('att', 'inputnode.att'),
+                                                  ('cbf_se', 'inputnode.cbf_se')])])
+    else:
+        workflow.connect(compute_cbf, 'cbf_timeseries', anat_wf, 'inputnode.cbf_timeseries')
     for field in anat_output_fields(has_t1w=anatomy['has_t1w'], multi_delay=multi_delay,
                                     pvc=anatomy['pvc'],
                                     asymmetry=bool(anatomy.get('asymmetry')),
