@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -64,9 +65,9 @@ def check_paths(settings) -> None:
     for path in (out, settings.effective_work_dir):
         try:
             path.mkdir(parents=True, exist_ok=True)
-            probe = path / f'.bids-asl-write-test-{os.getpid()}'
-            probe.write_bytes(b'')
-            probe.unlink()
+            # a unique name: array tasks on several hosts may share PIDs and this folder
+            with tempfile.NamedTemporaryFile(dir=path, prefix='.bids-asl-write-test-'):
+                pass
         except OSError as exc:
             raise OutputError(f'cannot write ({exc.strerror})', path=path,
                               field='output_dir') from None
@@ -85,6 +86,8 @@ def _prepare_runs(settings, layout_runs):
     specs, failures = [], []
     for run in layout_runs:
         try:
+            if run.problem is not None:
+                raise run.problem
             params = validate_run(run.asl_file, run.aslcontext_file, run.metadata,
                                   m0_file=run.m0_file, m0_metadata=run.m0_metadata)
             if not (set(params.volume_types) & {'control', 'deltam'}):
@@ -147,8 +150,21 @@ def _save_settings(settings, subjects) -> None:
         atomic_write_bytes(log_dir / 'bids_asl.toml', text)
 
 
-def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, bool]]:
-    """(asl file, last exception line, is a data error) for each nipype crash file."""
+#: Exceptions named in a crash file that are the user's to fix: their exit code.
+_KNOWN_ERRORS = {'MetadataError': ExitCode.DATAERR, 'OutputError': ExitCode.CANTCREAT}
+#: errno values of OSError that mean the output or work folder cannot be written.
+_WRITE_ERRNOS = ('[Errno 28]', '[Errno 122]', '[Errno 30]', '[Errno 13]')
+
+
+def _crash_code(last: str) -> ExitCode:
+    known = next((c for name, c in _KNOWN_ERRORS.items() if name in last), None)
+    if known is not None:
+        return known
+    return ExitCode.CANTCREAT if any(e in last for e in _WRITE_ERRNOS) else ExitCode.SOFTWARE
+
+
+def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, int]]:
+    """(asl file, last exception line, exit code) for each nipype crash file."""
     from bids_asl.workflows.base import safe_name  # noqa: PLC0415
 
     out = []
@@ -160,12 +176,13 @@ def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, bool]]:
                     lines[-1] if lines else 'unknown error')
         owner = next((s.asl_file for s in specs if f'asl_{safe_name(s.prefix)}_wf' in node
                       or f'ds_{safe_name(s.prefix)}' in node), 'unknown run')
-        is_data = 'MetadataError' in last
-        out.append((owner, last.split(': ', 1)[-1] if is_data else last, is_data))
+        code = _crash_code(last)
+        known = any(name in last for name in _KNOWN_ERRORS)
+        out.append((owner, last.split(': ', 1)[-1].strip() if known else last.strip(), code))
     return out
 
 
-def _run_workflow(settings, specs) -> list[tuple[str, str, bool]]:
+def _run_workflow(settings, specs) -> list[tuple[str, str, int]]:
     os.environ.setdefault('NIPYPE_NO_ET', '1')  # no version check over the network
     from nipype import config as nipype_config  # noqa: PLC0415
     from nipype import logging as nipype_logging  # noqa: PLC0415
@@ -176,7 +193,10 @@ def _run_workflow(settings, specs) -> list[tuple[str, str, bool]]:
     nipype_config.update_config({
         'execution': {'crashdump_dir': str(crash_dir), 'crashfile_format': 'txt',
                       'stop_on_first_crash': False, 'remove_unnecessary_outputs': False,
-                      'check_version': False, 'poll_sleep_duration': 0.02},
+                      'check_version': False, 'poll_sleep_duration': 0.02,
+                      # no index.html/graph*.json at the root of the work dir: processes of
+                      # other participants share that folder
+                      'create_report': False},
         # Crashes are summarised in one line per run by us; nipype's own traceback is shown
         # only with -v (ERROR) or -vv (INFO), and is always in the crash file.
         'logging': {'workflow_level': ('CRITICAL', 'ERROR', 'INFO')[min(settings.verbose, 2)],
@@ -200,7 +220,7 @@ def _run_workflow(settings, specs) -> list[tuple[str, str, bool]]:
     except RuntimeError:
         summaries = _crash_summaries(crash_dir, specs) if crash_dir.exists() else []
         return summaries or [('workflow', 'nipype reported a failure without a crash file',
-                               False)]
+                               ExitCode.SOFTWARE)]
     return []
 
 
@@ -216,6 +236,33 @@ def _report_warnings(settings, specs) -> None:
         if sidecar.exists():
             for warning in json.loads(sidecar.read_text()).get('Warnings', []):
                 LOGGER.warning('%s: %s', sidecar.name, warning)
+
+
+def _lock_participants(settings, specs):
+    """Lock each participant in the output and work dirs; (locks, specs kept, errors)."""
+    from bids_asl.io.images import remove_stale_temps  # noqa: PLC0415
+    from bids_asl.io.locks import ParticipantLock  # noqa: PLC0415
+
+    folders = list(dict.fromkeys(p.resolve() for p in (settings.output_dir,
+                                                       settings.effective_work_dir)))
+    locks, errors, busy = [], [], set()
+    for subject in sorted({s.entities['subject'] for s in specs}):
+        taken = []
+        try:
+            for folder in folders:
+                taken.append(ParticipantLock(folder, subject).acquire())
+        except BidsAslError as exc:
+            for lock in taken:
+                lock.release()
+            errors.append(exc)
+            busy.add(subject)
+            continue
+        locks += taken
+        # ours alone now: temporary files there were left by a killed run
+        remove_stale_temps(settings.output_dir / f'sub-{subject}')
+    # shared files take milliseconds to write: a temporary one this old is a killed run's
+    remove_stale_temps(settings.output_dir, older_than=600, recursive=False)
+    return locks, [s for s in specs if s.entities['subject'] not in busy], errors
 
 
 def run_participant(settings) -> int:
@@ -234,19 +281,31 @@ def run_participant(settings) -> int:
     for _, exc in failures:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
     codes = [exc.exit_code for _, exc in failures]
-    if specs:
-        init_output_dataset(settings.output_dir, settings.bids_dir, settings.version)
-        _save_settings(settings, sorted({s.entities['subject'] for s in specs}))
-        LOGGER.info('quantifying %d run(s)', len(specs))
-        run_files = {s.asl_file: (s.asl_file, s.m0_file) for s in specs}
-        for owner, message, is_data in _run_workflow(settings, specs):
-            # A data error already names its file (the ASL series or its M0 image).
-            names_file = is_data and any(f and f in message for f in run_files.get(owner, ()))
-            print(f'bids-asl: error: {message}' if names_file
-                  else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
-            codes.append(ExitCode.DATAERR if is_data else ExitCode.SOFTWARE)
-        _report_warnings(settings, specs)
-    n_ok = len(specs) - sum(1 for c in codes[len(failures):])
+    locks, specs, lock_errors = _lock_participants(settings, specs) if specs else ([], [], [])
+    for exc in lock_errors:
+        print(f'bids-asl: error: {exc}', file=sys.stderr)
+        codes.append(exc.exit_code)
+    try:
+        if specs:
+            init_output_dataset(settings.output_dir, settings.bids_dir, settings.version)
+            _save_settings(settings, sorted({s.entities['subject'] for s in specs}))
+            LOGGER.info('quantifying %d run(s)', len(specs))
+            run_files = {s.asl_file: (s.asl_file, s.m0_file) for s in specs}
+            n_crashed = 0
+            for owner, message, code in _run_workflow(settings, specs):
+                # A known error already names its file (the ASL series, its M0, an output).
+                names_file = code != ExitCode.SOFTWARE and (
+                    any(f and f in message for f in run_files.get(owner, ()))
+                    or str(settings.output_dir) in message)
+                print(f'bids-asl: error: {message}' if names_file
+                      else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
+                codes.append(code)
+                n_crashed += 1
+            _report_warnings(settings, specs)
+    finally:
+        for lock in locks:
+            lock.release()
+    n_ok = len(specs) - (n_crashed if specs else 0)
     LOGGER.info('%d of %d run(s) written to %s', n_ok, len(runs), settings.output_dir)
     return int(max(codes)) if codes else int(ExitCode.OK)
 
