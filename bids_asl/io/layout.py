@@ -52,41 +52,52 @@ def load_layout(bids_dir):
     from bids.layout.validation import DEFAULT_LOCATIONS_TO_IGNORE  # noqa: PLC0415
 
     bids_dir = Path(bids_dir)
-    try:
-        layout = BIDSLayout(str(bids_dir), validate=False, derivatives=False)
-        layout.invalid_json = {}
+
+    def index(invalid):
+        ignore = [*DEFAULT_LOCATIONS_TO_IGNORE,
+                  *(p.relative_to(bids_dir).as_posix() for p in invalid)]
+        layout = BIDSLayout(str(bids_dir), validate=False, derivatives=False,
+                            indexer=BIDSLayoutIndexer(validate=False, ignore=ignore))
+        layout.invalid_json = invalid
         return layout
+
+    # a FIFO or device named *.json would block pybids forever: never let it read one
+    special = {p: MetadataError('not a regular file', path=p, field='file')
+               for p in _json_files(bids_dir) if not p.is_file()}
+    try:
+        return index(special)
     except Exception as exc:  # noqa: BLE001 - pybids raises many types for a broken dataset
         first = exc
-    invalid = _invalid_json(bids_dir)
+    invalid = {**special, **_invalid_json(bids_dir)}
     top = invalid.get(bids_dir / 'dataset_description.json')
     if top is not None:
         raise top
-    if invalid:
+    if len(invalid) > len(special):
         try:
-            ignore = [*DEFAULT_LOCATIONS_TO_IGNORE,
-                      *(p.relative_to(bids_dir).as_posix() for p in invalid)]
-            layout = BIDSLayout(str(bids_dir), validate=False, derivatives=False,
-                                indexer=BIDSLayoutIndexer(validate=False, ignore=ignore))
-            layout.invalid_json = invalid
-            return layout
+            return index(invalid)
         except Exception as exc:  # noqa: BLE001
             first = exc
     raise MetadataError(f'not a readable BIDS dataset ({first})', path=bids_dir,
                         field='dataset_description.json') from None
 
 
-def _invalid_json(bids_dir: Path) -> dict[Path, MetadataError]:
-    """An error for each JSON file (outside derivatives/ etc.) that is not a JSON object."""
-    out = {}
+def _json_files(bids_dir: Path):
+    """JSON files pybids indexes (not under derivatives/, sourcedata/, … or hidden)."""
     for path in sorted(bids_dir.rglob('*.json')):
         parts = path.relative_to(bids_dir).parts
         if parts[0] in ('derivatives', 'sourcedata', 'code', 'models', 'stimuli') or any(
                 p.startswith('.') for p in parts):
             continue
+        yield path
+
+
+def _invalid_json(bids_dir: Path) -> dict[Path, MetadataError]:
+    """An error for each JSON file that pybids would index and is not a JSON object."""
+    out = {}
+    for path in _json_files(bids_dir):
         try:
             if not path.is_file():
-                raise ValueError('not a regular file')
+                continue  # reported as not a regular file
             data = json.loads(path.read_text(encoding='utf-8'))
             if not isinstance(data, dict):
                 raise ValueError(f'the top level is a {type(data).__name__}, not an object')
