@@ -239,7 +239,11 @@ def _report_warnings(settings, specs) -> None:
 
 
 def _lock_participants(settings, specs):
-    """Lock each participant in the output and work dirs; (locks, specs kept, errors)."""
+    """Lock each participant in the output and work dirs; (locks, specs kept, errors).
+
+    A participant whose output folder resolves elsewhere (a planted symlink) is refused too.
+    """
+    from bids_asl.io.derivatives import check_inside  # noqa: PLC0415
     from bids_asl.io.images import remove_stale_temps  # noqa: PLC0415
     from bids_asl.io.locks import ParticipantLock  # noqa: PLC0415
 
@@ -249,6 +253,7 @@ def _lock_participants(settings, specs):
     for subject in sorted({s.entities['subject'] for s in specs}):
         taken = []
         try:
+            check_inside(settings.output_dir, settings.output_dir / f'sub-{subject}' / 'log')
             for folder in folders:
                 taken.append(ParticipantLock(folder, subject).acquire())
         except BidsAslError as exc:

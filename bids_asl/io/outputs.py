@@ -44,6 +44,8 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
                'cbf_se': path('cbf', 'stderr'), 'att_se': path('att', 'stderr'),
                'rsquared': path('rsquared', 'fit'), 'abv': path('abv'),
                'score_cbf': path('cbf', 'score'), 'scrub_cbf': path('cbf', 'scrub')}
+    for target in targets.values():  # before anything resolves a path through a symlink
+        check_inside(output_dir, target)
     raw_sources = [raw_uri(bids_dir, p.asl_file)]
     if p.m0_file:
         raw_sources.append(raw_uri(bids_dir, p.m0_file))
@@ -113,7 +115,7 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
     tables = _tables(output_dir, entities, prefix, files, qc_metrics, motion_info, raw_sources)
     items += tables
     written += [str(t) for t, _ in tables if t.suffix == '.tsv']
-    for target, _ in items:
+    for target, _ in tables:
         check_inside(output_dir, target)
     # all of the run's files or none: a full disk never leaves half a run behind
     images.write_all_or_none(items)
