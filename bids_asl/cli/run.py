@@ -296,21 +296,24 @@ def run_participant(settings) -> int:
             _save_settings(settings, sorted({s.entities['subject'] for s in specs}))
             LOGGER.info('quantifying %d run(s)', len(specs))
             run_files = {s.asl_file: (s.asl_file, s.m0_file) for s in specs}
-            n_crashed = 0
+            crashed = set()
             for owner, message, code in _run_workflow(settings, specs):
+                if owner in crashed and owner != 'unknown run':
+                    continue  # one line per run: the first node that failed
+                crashed.add(owner)
                 # A known error already names its file (the ASL series, its M0, an output).
                 names_file = code != ExitCode.SOFTWARE and (
                     any(f and f in message for f in run_files.get(owner, ()))
-                    or str(settings.output_dir) in message)
+                    or any(str(d) in message for d in (settings.output_dir,
+                                                       settings.effective_work_dir)))
                 print(f'bids-asl: error: {message}' if names_file
                       else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
                 codes.append(code)
-                n_crashed += 1
             _report_warnings(settings, specs)
     finally:
         for lock in locks:
             lock.release()
-    n_ok = len(specs) - (n_crashed if specs else 0)
+    n_ok = len(specs) - len(crashed & {s.asl_file for s in specs}) if specs else 0
     LOGGER.info('%d of %d run(s) written to %s', n_ok, len(runs), settings.output_dir)
     return int(max(codes)) if codes else int(ExitCode.OK)
 
