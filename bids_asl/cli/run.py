@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import fields, replace
@@ -318,6 +320,31 @@ def run_participant(settings) -> int:
     return int(max(codes)) if codes else int(ExitCode.OK)
 
 
+@contextlib.contextmanager
+def _private_temp(settings):
+    """Temporary files (ours, ANTs', matplotlib's caches) go to the work dir, not to $TMPDIR
+    or $HOME: a run writes nowhere but its output and work dirs.  Restored afterwards."""
+    tmp = settings.effective_work_dir / 'tmp' / settings.run_uuid
+    saved = {k: os.environ.get(k) for k in ('TMPDIR', 'MPLCONFIGDIR')}
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        os.environ['TMPDIR'] = str(tmp)
+        os.environ['MPLCONFIGDIR'] = saved['MPLCONFIGDIR'] or str(
+            settings.effective_work_dir / 'matplotlib')
+        tempfile.tempdir = None  # re-read TMPDIR
+        yield tmp
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        tempfile.tempdir = None
+        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            tmp.parent.rmdir()  # when no other run uses it
+
+
 def main(argv=None) -> int:
     from bids_asl.cli.parser import parse_args  # noqa: PLC0415
 
@@ -328,7 +355,8 @@ def main(argv=None) -> int:
         if settings.analysis_level == 'group':
             raise NotImplementedYetError('the group level is not implemented yet',
                                          field='analysis_level')
-        return run_participant(settings)
+        with _private_temp(settings):
+            return run_participant(settings)
     except BidsAslError as exc:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
         return int(exc.exit_code)
