@@ -362,3 +362,30 @@ def test_runs_as_an_unprivileged_user(tmp_path):
         assert done.returncode == 0, done.stderr
     finally:
         subprocess.run(['rm', '-rf', str(top)], check=False)
+
+
+def _contend(folder: str) -> tuple[int, int]:
+    """Take and release the lock of participant 'a' 150 times; count holds and refusals."""
+    held = busy = 0
+    for _ in range(150):
+        try:
+            lock = ParticipantLock(folder, 'a').acquire()
+        except LockedError:
+            busy += 1
+            continue
+        fd = os.open(os.path.join(folder, 'holder'), os.O_CREAT | os.O_EXCL)  # fails if shared
+        os.close(fd)
+        os.unlink(os.path.join(folder, 'holder'))
+        lock.release()
+        held += 1
+    return held, busy
+
+
+def test_lock_is_exclusive_under_contention(tmp_path):
+    """Four processes race for one lock (creating and removing its file and folder)."""
+    import multiprocessing
+
+    with multiprocessing.get_context('fork').Pool(4) as pool:
+        results = pool.map(_contend, [str(tmp_path)] * 4)
+    assert sum(held for held, _ in results) >= 4
+    assert list(tmp_path.iterdir()) == []

@@ -57,12 +57,17 @@ class ParticipantLock:
         return self
 
     def _open(self) -> int:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OutputError(f'cannot create the lock file ({exc.strerror})', path=self.path,
-                              field='lock') from None
+        for _ in range(20):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except (FileNotFoundError, FileExistsError):
+                continue  # another process removed the empty folder in between
+            except OSError as exc:
+                raise OutputError(f'cannot create the lock file ({exc.strerror})',
+                                  path=self.path, field='lock') from None
+        raise OutputError('cannot create the lock file (its folder keeps disappearing)',
+                          path=self.path, field='lock')
 
     def _lock(self, fd: int) -> bool:
         """Lock ``fd`` (True), or warn that the file system cannot (False)."""
