@@ -327,7 +327,11 @@ def _private_temp(settings):
     tmp = settings.effective_work_dir / 'tmp' / settings.run_uuid
     saved = {k: os.environ.get(k) for k in ('TMPDIR', 'MPLCONFIGDIR')}
     try:
-        tmp.mkdir(parents=True, exist_ok=True)
+        try:
+            tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f'cannot write ({exc.strerror})', path=tmp,
+                              field='--work-dir') from None
         os.environ['TMPDIR'] = str(tmp)
         os.environ['MPLCONFIGDIR'] = saved['MPLCONFIGDIR'] or str(
             settings.effective_work_dir / 'matplotlib')
@@ -341,8 +345,6 @@ def _private_temp(settings):
                 os.environ[key] = value
         tempfile.tempdir = None
         shutil.rmtree(tmp, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            tmp.parent.rmdir()  # when no other run uses it
 
 
 def main(argv=None) -> int:
