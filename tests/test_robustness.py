@@ -275,16 +275,29 @@ def test_full_file_system_exit_73(tmp_path, mounts, full):
     assert not [p for p in out.rglob(f'*{images.TEMP_SUFFIX}') if '.work' not in p.parts]
 
 
-@pytest.mark.skipif(not IS_ROOT, reason='root writes anywhere unless the mount is read-only')
-def test_read_only_output_dir_exit_73(tmp_path, mounts, capsys):
+@pytest.fixture
+def read_only_dir(tmp_path, mounts):
+    """A read-only folder: a read-only tmpfs as root (root ignores permissions), else 0o555."""
+    path = tmp_path / 'out'
+    if IS_ROOT:
+        yield mounts(path, 'ro,size=64k')
+        return
+    path.mkdir()
+    path.chmod(0o555)
+    yield path
+    path.chmod(0o755)
+
+
+def test_read_only_output_dir_exit_73(tmp_path, read_only_dir, capsys):
     bids = _dataset(tmp_path / 'bids', {'a': 'pcasl1pld'})
-    out = mounts(tmp_path / 'out', 'ro,size=64k')
+    out = read_only_dir
 
     code = main([str(bids), str(out), *ARGS, '-w', str(tmp_path / 'work')])
 
     err = capsys.readouterr().err.strip()
     assert code == ExitCode.CANTCREAT
-    assert err == f'bids-asl: error: {out}: output_dir: cannot write (Read-only file system)'
+    reason = 'Read-only file system' if IS_ROOT else 'Permission denied'
+    assert err == f'bids-asl: error: {out}: output_dir: cannot write ({reason})'
 
 
 # --- runtime safety ------------------------------------------------------------------------
