@@ -363,3 +363,15 @@ def test_planted_symlink_in_the_output_dir_is_not_followed(tmp_path, capsys):
     assert 'resolves outside the output directory' in err
     assert len(_error_lines(err)) == 1, err
     assert not list(elsewhere.rglob('*.nii.gz'))
+
+
+def test_broken_json_of_other_data_does_not_stop_the_run(tmp_path, capsys):
+    """Only ASL and M0 sidecars (and those they inherit from) matter to a run."""
+    bids = tmp_path / 'bids'
+    stem = clone_dro_subject(bids, 'x')
+    (bids / 'participants.json').write_bytes(b'{"age": ')
+    (stem.parents[1] / 'anat').mkdir()
+    (stem.parents[1] / 'anat' / 'sub-x_T1w.json').write_bytes(b'\xff\xfe')
+
+    assert main([str(bids), str(tmp_path / 'out'), *ARGS, '-w', str(tmp_path / 'work')]) == 0
+    assert 'error' not in capsys.readouterr().err

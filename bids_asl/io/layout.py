@@ -151,9 +151,12 @@ def check_run_files(bids_root: Path, run: AslRun) -> None:
 
 
 def _invalid_json_of(run: AslRun, bids_root: Path, invalid: dict) -> MetadataError | None:
-    """The error of an unreadable JSON that applies to the run (its folder or a parent)."""
+    """The error of an unreadable JSON that applies to the run: an ASL or M0 sidecar in the
+    run's folder or a parent (inheritance principle)."""
     folders = {Path(os.path.abspath(f)).parent for f in (run.asl_file, run.m0_file) if f}
     for path, error in invalid.items():
+        if not path.name.endswith(('asl.json', 'm0scan.json')):
+            continue  # participants.json, anat sidecars, ...: not this run's metadata
         where = Path(os.path.abspath(path)).parent
         if any(_inside(folder, where) for folder in folders):
             return error
