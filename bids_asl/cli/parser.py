@@ -18,7 +18,8 @@ EPILOG = """exit codes:
   66  input missing (BIDS dir, participant, ASL runs)
   69  not implemented yet (group level)
   70  internal error (a bug: please report it with the log)
-  73  cannot write the output or work directory
+  73  cannot write the output or work directory (read-only, full, permission)
+  75  another bids-asl process is working on the participant (try again later)
 """
 
 
