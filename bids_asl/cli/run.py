@@ -159,11 +159,14 @@ def _prepare_runs(settings, layout_runs, t1w_files=None):
 
 def _anatomy_options(settings, run, t1w_files: dict) -> dict:
     """RunSpec fields of the anatomy stage (raises a data error for a bad lesion mask)."""
+    from bids_asl.io.imagecheck import check_image  # noqa: PLC0415
     from bids_asl.io.tissue import find_lesion_mask, lesion_space  # noqa: PLC0415
 
     if not settings.anatomy:
         return {}
     t1w = t1w_files.get(run.subject)
+    if t1w is not None:
+        check_image(t1w)  # a broken T1w fails its runs here, with one line naming it
     asymmetry = {'fwhm_mm': settings.asymmetry_fwhm, 'threshold': settings.asymmetry_threshold,
                  'min_volume_mm3': settings.asymmetry_min_volume, 'gm': 0.5}
     anatomy = {'pvc': settings.pvc, 'atlases': list(settings.atlases), 'asymmetry': asymmetry}
@@ -219,7 +222,12 @@ def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, int]]:
         last = next((ln for ln in reversed(lines) if 'Error' in ln or 'Exception' in ln),
                     lines[-1] if lines else 'unknown error')
         owner = next((s.asl_file for s in specs if f'asl_{safe_name(s.prefix)}_wf' in node
-                      or f'ds_{safe_name(s.prefix)}' in node), 'unknown run')
+                      or f'ds_{safe_name(s.prefix)}' in node), None)
+        if owner is None:  # the subject's T1w workflow, or the atlas preparation
+            owner = next((s.t1w_file for s in specs if s.t1w_file and (
+                f't1w_{safe_name(s.entities["subject"])}_wf' in node
+                or f'ds_t1w_{safe_name(s.entities["subject"])}' in node)),
+                'atlas preparation' if 'atlas_wf' in node else 'unknown run')
         code = _crash_code(last)
         known = any(name in last for name in _KNOWN_ERRORS)
         out.append((owner, last.split(': ', 1)[-1].strip() if known else last.strip(), code))
