@@ -35,6 +35,7 @@ class Settings:
     motion_correction: bool = True
     tissue_maps: Path | None = None
     outlier_methods: tuple[str, ...] = ('score', 'scrub')
+    group_exclude: tuple[str, ...] = ()  # group level: QC exclusion rules, e.g. 'mean_fd>0.5'
     run_uuid: str = ''
     version: str = ''
 

@@ -61,7 +61,16 @@ def check_paths(settings) -> None:
     if settings.t1_tissue_map is not None and not settings.t1_tissue_map.is_file():
         raise InputMissingError('file does not exist', path=settings.t1_tissue_map,
                                 field='--t1-tissue-map')
-    for path in (out, settings.effective_work_dir):
+    if settings.analysis_level == 'group':
+        # the group level reads the participants' outputs and writes OUTPUT_DIR/group only
+        if not out.is_dir():
+            raise InputMissingError('no participant outputs: the folder does not exist (run '
+                                    'the participant level first)', path=out,
+                                    field='output_dir')
+        writable = (out,)
+    else:
+        writable = (out, settings.effective_work_dir)
+    for path in writable:
         try:
             path.mkdir(parents=True, exist_ok=True)
             probe = path / f'.bids-asl-write-test-{os.getpid()}'
@@ -165,12 +174,12 @@ def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, bool]]:
     return out
 
 
-def _run_workflow(settings, specs) -> list[tuple[str, str, bool]]:
+def _run_workflow(settings, specs, progress) -> list[tuple[str, str, bool]]:
     os.environ.setdefault('NIPYPE_NO_ET', '1')  # no version check over the network
     from nipype import config as nipype_config  # noqa: PLC0415
     from nipype import logging as nipype_logging  # noqa: PLC0415
 
-    from bids_asl.workflows.base import init_bids_asl_wf  # noqa: PLC0415
+    from bids_asl.workflows.base import init_bids_asl_wf, safe_name  # noqa: PLC0415
 
     crash_dir = settings.output_dir / 'logs' / f'crash-{settings.run_uuid}'
     nipype_config.update_config({
@@ -195,13 +204,36 @@ def _run_workflow(settings, specs) -> list[tuple[str, str, bool]]:
                                 base_dir=str(settings.effective_work_dir))
     plugin = ('MultiProc', {'n_procs': settings.nprocs, 'raise_insufficient': False}) \
         if settings.nprocs > 1 else ('Linear', {})
+    progress.total = len(workflow._create_flat_graph().nodes())  # noqa: SLF001
+    progress.runs = {safe_name(s.prefix): s.prefix for s in specs}
+    plugin[1]['status_callback'] = progress.callback
     try:
         workflow.run(plugin=plugin[0], plugin_args=plugin[1])
     except RuntimeError:
+        progress.clear()
         summaries = _crash_summaries(crash_dir, specs) if crash_dir.exists() else []
         return summaries or [('workflow', 'nipype reported a failure without a crash file',
                                False)]
+    progress.clear()
     return []
+
+
+def _write_reports(settings, subjects, errors, progress) -> list[int]:
+    """One HTML report per subject; a failure costs the report, never the derivatives."""
+    from bids_asl.report.subject import write_subject_report  # noqa: PLC0415
+
+    codes = []
+    for subject in subjects:
+        try:
+            path = write_subject_report(settings.output_dir, subject, errors.get(subject, ()))
+        except Exception as exc:  # noqa: BLE001 - the derivatives are already written
+            LOGGER.debug('report of sub-%s failed', subject, exc_info=True)
+            print(f'bids-asl: error: {settings.output_dir / f"sub-{subject}.html"}: report not '
+                  f'written: {exc.__class__.__name__}: {exc}', file=sys.stderr)
+            codes.append(ExitCode.CANTCREAT if isinstance(exc, OSError) else ExitCode.SOFTWARE)
+            continue
+        progress.stage(subject, f'report {path.name} written')
+    return codes
 
 
 def _report_warnings(settings, specs) -> None:
@@ -218,7 +250,7 @@ def _report_warnings(settings, specs) -> None:
                 LOGGER.warning('%s: %s', sidecar.name, warning)
 
 
-def run_participant(settings) -> int:
+def run_participant(settings, progress) -> int:
     from bids_asl.io.derivatives import init_output_dataset  # noqa: PLC0415
     from bids_asl.io.layout import collect_asl_runs, load_layout  # noqa: PLC0415
 
@@ -231,23 +263,32 @@ def run_participant(settings) -> int:
     runs = collect_asl_runs(layout, settings.participant_label or None,
                             settings.session_label or None)
     specs, failures = _prepare_runs(settings, runs)
-    for _, exc in failures:
+    subjects = sorted({r.entities['subject'] for r in runs})
+    errors: dict[str, list] = {}  # subject -> (run, one-line message) for the reports
+    for run, exc in failures:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
+        errors.setdefault(run.entities['subject'], []).append((Path(run.asl_file).name, exc))
     codes = [exc.exit_code for _, exc in failures]
+    n_failed_runs = 0
     if specs:
         init_output_dataset(settings.output_dir, settings.bids_dir, settings.version)
         _save_settings(settings, sorted({s.entities['subject'] for s in specs}))
-        LOGGER.info('quantifying %d run(s)', len(specs))
+        progress.stage(None, f'quantifying {len(specs)} run(s) of {len(subjects)} subject(s)')
         run_files = {s.asl_file: (s.asl_file, s.m0_file) for s in specs}
-        for owner, message, is_data in _run_workflow(settings, specs):
+        owners = {s.asl_file: s.entities['subject'] for s in specs}
+        for owner, message, is_data in _run_workflow(settings, specs, progress):
             # A data error already names its file (the ASL series or its M0 image).
             names_file = is_data and any(f and f in message for f in run_files.get(owner, ()))
             print(f'bids-asl: error: {message}' if names_file
                   else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
             codes.append(ExitCode.DATAERR if is_data else ExitCode.SOFTWARE)
+            n_failed_runs += 1
+            for subject in [owners[owner]] if owner in owners else subjects:
+                errors.setdefault(subject, []).append((Path(owner).name, message))
         _report_warnings(settings, specs)
-    n_ok = len(specs) - sum(1 for c in codes[len(failures):])
+    n_ok = len(specs) - n_failed_runs
     LOGGER.info('%d of %d run(s) written to %s', n_ok, len(runs), settings.output_dir)
+    codes += _write_reports(settings, subjects, errors, progress)
     return int(max(codes)) if codes else int(ExitCode.OK)
 
 
@@ -258,10 +299,14 @@ def main(argv=None) -> int:
     _setup_logging(settings.verbose)
     try:
         check_paths(settings)
+        from bids_asl.cli.progress import Progress  # noqa: PLC0415
+
+        progress = Progress()
         if settings.analysis_level == 'group':
-            raise NotImplementedYetError('the group level is not implemented yet',
-                                         field='analysis_level')
-        return run_participant(settings)
+            from bids_asl.group.run import run_group  # noqa: PLC0415
+
+            return run_group(settings, progress)
+        return run_participant(settings, progress)
     except BidsAslError as exc:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
         return int(exc.exit_code)
