@@ -10,8 +10,8 @@ import nibabel as nb
 import numpy as np
 
 from bids_asl import __version__, qcrules
+from bids_asl.group.tables import DESCRIPTIONS
 from bids_asl.io.images import atomic_write_bytes
-from bids_asl.io.qctable import QC_COLUMNS
 from bids_asl.quant.group import robust_z, summary
 from bids_asl.report import figures
 from bids_asl.report.render import render, software_versions
@@ -48,7 +48,7 @@ def _distributions(qc_rows, cells, stats) -> list[dict]:
         values = [c[metric]['value'] for c in cells]
         flagged = [c[metric]['outlier'] or c[metric]['flag'] == 'warn' for c in cells]
         threshold = qcrules.THRESHOLDS.get(metric)
-        out.append({'metric': metric, 'description': QC_COLUMNS.get(metric, ''),
+        out.append({'metric': metric, 'description': DESCRIPTIONS.get(metric, ''),
                     'uri': figures.distribution(
                         [np.nan if v is None else v for v in values], label=metric,
                         flagged=flagged, low=threshold.low if threshold else None,
