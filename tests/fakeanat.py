@@ -76,3 +76,5 @@ def add_t1w(anat_dir, subject, rng):
     nb.save(nb.Nifti1Image(t1.astype(np.float32), affine),
             anat_dir / f'sub-{subject}_desc-preproc_T1w.nii.gz')
     nb.save(nb.Nifti1Image(gm, affine), anat_dir / f'sub-{subject}_label-GM_probseg.nii.gz')
+    for name in ('desc-preproc_T1w', 'label-GM_probseg'):
+        (anat_dir / f'sub-{subject}_{name}.json').write_text('{"SkullStripped": false}\n')
