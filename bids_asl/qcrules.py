@@ -37,10 +37,9 @@ THRESHOLDS = {t.metric: t for t in (
                                     '(Mutsaerts et al. 2017)'),
     Threshold('negative_cbf_fraction_gm', None, 0.1, 'heuristic; negative GM CBF is noise or '
                                                      'artefact (QEI component, Dolui 2024)'),
-    Threshold('gm_wm_ratio', 1.5, 4.0, 'heuristic band around the adult ~2–3 (Alsop et al. '
-                                       '2015; Parkes et al. 2004)'),
+    Threshold('gm_wm_ratio', 1.5, 4.0, 'heuristic band around the ~2–3 expected in adults'),
     Threshold('cbf_mean_gm', 20.0, 110.0, 'heuristic band around healthy adult GM CBF of '
-                                          'roughly 40–80 mL/100g/min (Alsop et al. 2015)'),
+                                          'roughly 40–80 mL/100g/min'),
     Threshold('score_rejected_fraction', None, 0.2, 'heuristic: SCORE rejected more than one '
                                                     'ΔM volume in five (Dolui et al. 2017)'),
 )}

@@ -1,9 +1,9 @@
 """Layering rules, interface specs and workflow graphs."""
 
 import ast
-import os
 import importlib
 import inspect
+import os
 import pkgutil
 from pathlib import Path
 

@@ -23,18 +23,37 @@ def _load(path: Path) -> tuple[np.ndarray, nb.Nifti1Image]:
     return np.asarray(img.dataobj, dtype=np.float32), img
 
 
-def _subject_mean(paths: list[Path]) -> tuple[np.ndarray, nb.Nifti1Image, list[Path]]:
-    loaded = [_load(p) for p in paths]
-    data = loaded[0][0] if len(loaded) == 1 else mean_of_images([d for d, _ in loaded])
-    return data, loaded[0][1], [(p, img) for p, (_, img) in zip(paths, loaded, strict=True)]
+def _subject_mean(paths: list[Path], reference: nb.Nifti1Image) -> np.ndarray:
+    """Mean of one subject's maps, each checked against the reference grid."""
+    data = []
+    for path in paths:
+        image, img = _load(path)
+        if img.shape != reference.shape or not np.allclose(img.affine, reference.affine,
+                                                           atol=1e-4):
+            raise MetadataError(
+                f'grid {img.shape} differs from the first subject\'s {reference.shape} (all '
+                'template-space maps must share one grid)', path=path,
+                field='space-' + collect.TEMPLATE)
+        data.append(image)
+    return data[0] if len(data) == 1 else mean_of_images(data)
+
+
+def _accumulate(subjects, reference, on_subject) -> RunningMeanSD:
+    stats = RunningMeanSD(reference.shape)
+    for subject, paths in subjects:
+        stats.add(_subject_mean(paths, reference))
+        if on_subject is not None:
+            on_subject(subject)
+    return stats
 
 
 def template_maps(runs: list[collect.RunOutputs], suffix: str, *, n_threads: int = 1,
                   on_subject=None) -> dict | None:
     """Mean, SD (ddof=1) and count across subjects of ``<prefix>_space-<template>_<suffix>``.
 
-    Returns None when no included run has such a map; raises MetadataError naming the file
-    when grids differ.
+    Subjects are split into ``n_threads`` contiguous parts accumulated in parallel (numpy and
+    zlib release the GIL) and merged exactly. Returns None when no run has such a map; raises
+    MetadataError naming the file when grids differ.
     """
     files = [(r.subject, p) for r in runs
              if (p := r.find(suffix, space=collect.TEMPLATE)) is not None]
@@ -42,27 +61,16 @@ def template_maps(runs: list[collect.RunOutputs], suffix: str, *, n_threads: int
         return None
     by_subject = [(s, [p for _, p in grp])
                   for s, grp in groupby(sorted(files), key=lambda x: x[0])]
-    stats, reference, sources = None, None, []
-    with ThreadPoolExecutor(max_workers=max(1, n_threads)) as pool:
-        chunk = max(2, 2 * n_threads)
-        for start in range(0, len(by_subject), chunk):
-            part = by_subject[start:start + chunk]
-            for (subject, paths), (data, img, checked) in zip(
-                    part, pool.map(_subject_mean, [p for _, p in part]), strict=True):
-                if reference is None:
-                    reference = img
-                    stats = RunningMeanSD(data.shape)
-                for path, other in checked:
-                    if other.shape != reference.shape or not np.allclose(
-                            other.affine, reference.affine, atol=1e-4):
-                        raise MetadataError(
-                            f'grid {other.shape} differs from the first subject\'s '
-                            f'{reference.shape} (all template-space maps must share one grid)',
-                            path=path, field='space-' + collect.TEMPLATE)
-                stats.add(data)
-                sources.extend(paths)
-                if on_subject is not None:
-                    on_subject(subject)
+    reference = nb.load(str(by_subject[0][1][0]))
+    n_parts = max(1, min(n_threads, len(by_subject)))
+    bounds = np.linspace(0, len(by_subject), n_parts + 1).round().astype(int)
+    parts = [by_subject[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    with ThreadPoolExecutor(max_workers=n_parts) as pool:
+        partials = list(pool.map(lambda part: _accumulate(part, reference, on_subject), parts))
+    stats = partials[0]
+    for other in partials[1:]:
+        stats.merge(other)
     mean, sd, count = stats.result()
     return {'mean': mean, 'sd': sd, 'count': count, 'reference': reference,
-            'sources': sources, 'n_subjects': len(by_subject)}
+            'sources': [p for _, paths in by_subject for p in paths],
+            'n_subjects': len(by_subject)}

@@ -32,7 +32,9 @@ def parse_rules(texts) -> list[qcrules.Rule]:
 
 
 def _write_table(path, columns, rows, sidecar: dict) -> None:
-    atomic_write_bytes(path, tables.tsv_text(columns, rows).encode('utf-8'))
+    text = (tables.rows_text(columns, rows) if rows and isinstance(rows[0], list)
+            else tables.tsv_text(columns, rows))
+    atomic_write_bytes(path, text.encode('utf-8'))
     write_json(path.with_suffix('.json'), sidecar)
 
 

@@ -66,30 +66,45 @@ def qc_columns() -> tuple[str, ...]:
     return (*ID_COLUMNS, *(c for c in QC_COLUMNS if c not in ID_COLUMNS), *QC_EXTRA)
 
 
+def _cell(value) -> str:
+    return 'n/a' if value is None or value == '' else str(value)
+
+
+def _base(run, participant: dict, pcols: dict) -> tuple[list[str], list[str]]:
+    return ([_cell(v) for v in ids(run).values()],
+            [_cell(participant.get(old)) for old in pcols])
+
+
 def regional_rows(run: collect.RunOutputs, excluded: str, participant: dict,
-                  pcols: dict) -> list[dict]:
+                  pcols: dict) -> list[list[str]]:
+    """Rows (cells in ``REGIONAL_COLUMNS`` + participants order): one per region and
+    hemisphere of every atlas table of the run."""
     out = []
-    base = {**ids(run), 'excluded': excluded,
-            **{new: participant.get(old) for old, new in pcols.items()}}
+    base, extra = _base(run, participant, pcols)
     for atlas, path in run.regional_tables().items():
         for row in collect.read_tsv(path):
+            head = [*base, _cell(row.get('atlas') or atlas), _cell(row.get('index')),
+                    _cell(row.get('region'))]
             for hemi, (mean, sd, n) in HEMISPHERES.items():
-                out.append({**base, 'atlas': row.get('atlas') or atlas,
-                            'index': row.get('index'), 'region': row.get('region'),
-                            'hemisphere': hemi, 'mean': row.get(mean), 'sd': row.get(sd),
-                            'n_voxels': row.get(n)})
+                out.append([*head, hemi, _cell(row.get(mean)), _cell(row.get(sd)),
+                            _cell(row.get(n)), excluded, *extra])
     return out
 
 
 def tissue_rows(run: collect.RunOutputs, excluded: str, participant: dict,
-                pcols: dict) -> list[dict]:
+                pcols: dict) -> list[list[str]]:
     path = run.find('cbf', desc='tissue', extension='.tsv')
     if path is None:
         return []
-    base = {**ids(run), 'excluded': excluded,
-            **{new: participant.get(old) for old, new in pcols.items()}}
-    return [{**base, **{k: row.get(k) for k in TISSUE_COLUMNS if k in row}}
+    base, extra = _base(run, participant, pcols)
+    keys = TISSUE_COLUMNS[len(ID_COLUMNS):-1]
+    return [[*base, *(_cell(row.get(k)) for k in keys), excluded, *extra]
             for row in collect.read_tsv(path)]
+
+
+def rows_text(columns, rows: list[list[str]]) -> str:
+    """TSV of rows already in column order (cells without tabs or newlines)."""
+    return '\n'.join(['\t'.join(columns), *('\t'.join(r) for r in rows)]) + '\n'
 
 
 def sidecar(columns, descriptions: dict) -> dict:

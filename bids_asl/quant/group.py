@@ -10,39 +10,62 @@ import numpy as np
 
 
 class RunningMeanSD:
-    """Welford's online mean and variance, voxelwise, one image at a time.
+    """Streaming voxelwise mean and variance: shifted sums, one image at a time.
 
-    Memory is three arrays of the image shape, whatever the number of subjects; the result
-    equals ``np.nanmean`` / ``np.nanstd(ddof=1)`` of the stacked images to rounding.
+    Keeps n, Σ(x − c) and Σ(x − c)² per voxel with the shift c = the first image (its
+    non-finite voxels 0), which keeps the sums small and the variance free of cancellation
+    when c is near the mean (the textbook "shifted data" algorithm). Memory is four arrays of
+    the image shape, whatever the number of subjects. Accumulators filled from disjoint
+    subsets (e.g. in threads) combine exactly with :meth:`merge`. The result equals
+    ``np.nanmean`` / ``np.nanstd(ddof=1)`` of the stacked images to rounding.
     """
 
     def __init__(self, shape):
         self.n = np.zeros(shape, dtype=np.int64)
-        self.mean = np.zeros(shape, dtype=np.float64)
-        self._m2 = np.zeros(shape, dtype=np.float64)
+        self.shift = None
+        self._s = np.zeros(shape, dtype=np.float64)
+        self._ss = np.zeros(shape, dtype=np.float64)
 
     def add(self, image: np.ndarray) -> None:
-        x = np.asarray(image, dtype=np.float64)
+        x = np.asarray(image)  # float32 stays float32 here: the subtraction promotes it
         if x.shape != self.n.shape:
             raise ValueError(f'image shape {x.shape} differs from {self.n.shape}')
         ok = np.isfinite(x)
-        if ok.all():  # the common case, without masking: about half the work
+        if self.shift is None:
+            self.shift = np.where(ok, x, 0.0).astype(np.float64)
+        d = np.subtract(x, self.shift, dtype=np.float64)
+        if ok.all():  # the common case, without masking
             self.n += 1
-            delta = x - self.mean
-            self.mean += delta / self.n
-            self._m2 += delta * (x - self.mean)
+        else:
+            self.n += ok
+            d[~ok] = 0.0
+        self._s += d
+        d *= d
+        self._ss += d
+
+    def merge(self, other: RunningMeanSD) -> None:
+        """Add the images accumulated by ``other`` (any shift) to this accumulator."""
+        if other.shift is None:
             return
-        self.n += ok
-        delta = np.where(ok, x - self.mean, 0.0)
-        self.mean += np.divide(delta, self.n, out=np.zeros_like(delta), where=ok)
-        self._m2 += np.where(ok, delta * (x - self.mean), 0.0)
+        if self.shift is None:
+            self.n, self.shift = other.n.copy(), other.shift.copy()
+            self._s, self._ss = other._s.copy(), other._ss.copy()
+            return
+        delta = other.shift - self.shift  # re-centre other's sums on this shift
+        s = other._s + other.n * delta
+        self._ss += other._ss + 2 * delta * other._s + other.n * delta ** 2
+        self._s += s
+        self.n += other.n
 
     def result(self, min_n: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean, SD with ddof=1, n): NaN mean where n < max(min_n, 1), NaN SD where n < 2."""
         n = self.n
-        mean = np.where(n >= max(min_n, 1), self.mean, np.nan)
-        var = np.divide(self._m2, n - 1, out=np.full(n.shape, np.nan), where=n >= 2)
-        sd = np.where(n >= max(min_n, 2), np.sqrt(np.maximum(var, 0.0)), np.nan)
+        shift = self.shift if self.shift is not None else np.zeros(n.shape)
+        safe = np.maximum(n, 1)
+        mean = np.where(n >= max(min_n, 1), shift + self._s / safe, np.nan)
+        m2 = np.maximum(self._ss - self._s ** 2 / safe, 0.0)
+        var = np.divide(m2, n - 1, out=np.full(n.shape, np.nan), where=n >= 2)
+        sd = np.where(n >= max(min_n, 2), np.sqrt(var), np.nan)
         return mean, sd, n
 
 

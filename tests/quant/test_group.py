@@ -22,6 +22,25 @@ def test_running_mean_sd_equals_nan_stack(rng):
     np.testing.assert_allclose(sd, np.nanstd(stack, axis=0, ddof=1), rtol=1e-10)
 
 
+def test_running_mean_sd_merge_and_all_finite_path(rng):
+    images = [rng.normal(1000, 3, (5, 6)) for _ in range(7)]  # large offset, small spread
+    images[4][2, 3] = np.nan
+    whole, part1, part2 = (group.RunningMeanSD((5, 6)) for _ in range(3))
+    for i, img in enumerate(images):
+        whole.add(img)
+        (part1 if i < 3 else part2).add(img)
+    part1.merge(part2)
+    part1.merge(group.RunningMeanSD((5, 6)))  # an empty one changes nothing
+    empty = group.RunningMeanSD((5, 6))
+    empty.merge(whole)
+    stack = np.stack(images)
+    for acc in (whole, part1, empty):
+        mean, sd, n = acc.result()
+        np.testing.assert_array_equal(n, np.isfinite(stack).sum(axis=0))
+        np.testing.assert_allclose(mean, np.nanmean(stack, axis=0), rtol=1e-13)
+        np.testing.assert_allclose(sd, np.nanstd(stack, axis=0, ddof=1), rtol=1e-9)
+
+
 def test_running_mean_sd_small_n_and_offset():
     stats = group.RunningMeanSD((3,))
     stats.add(np.array([1e6 + 1, 5.0, np.nan]))
