@@ -14,7 +14,7 @@ from bids_asl.group.tables import DESCRIPTIONS
 from bids_asl.io.images import atomic_write_bytes
 from bids_asl.quant.group import robust_z, summary
 from bids_asl.report import figures
-from bids_asl.report.render import render, software_versions
+from bids_asl.report.render import inline_script, render, software_versions
 from bids_asl.report.subject import ATT_RANGE, CBF_RANGE
 
 METRICS = ('mean_fd', 'max_fd', 'deltam_tsnr', 'qei', 'scov_gm', 'negative_cbf_fraction_brain',
@@ -88,6 +88,7 @@ def group_context(output_dir, qc_rows, written: dict, rules) -> dict:
             'files': [p.relative_to(output_dir).as_posix() for p in written.values()],
             'thresholds': list(qcrules.THRESHOLDS.values()),
             'software': software_versions(), 'version': __version__,
+            **inline_script('sort.js'),
             'generated': dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}
 
 
