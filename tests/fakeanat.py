@@ -33,6 +33,9 @@ def add_anatomy(perf, prefix, rng, *, level=50.0, nan_voxels=3, anat_reference='
     flat[rng.choice(flat.size, nan_voxels, replace=False)] = np.nan
     nb.save(nb.Nifti1Image(cbf.astype(np.float32), AFFINE),
             perf / f'{prefix}_space-{TEMPLATE}_cbf.nii.gz')
+    att = rng.uniform(0.8, 1.6, GRID)
+    nb.save(nb.Nifti1Image(att.astype(np.float32), AFFINE),
+            perf / f'{prefix}_space-{TEMPLATE}_att.nii.gz')
     regional = {}
     for atlas, regions in ATLASES.items():
         rows = []
@@ -63,7 +66,7 @@ def add_anatomy(perf, prefix, rng, *, level=50.0, nan_voxels=3, anat_reference='
     meta = json.loads(sidecar.read_text())
     meta['AnatomicalReference'] = anat_reference
     sidecar.write_text(json.dumps(meta, indent=2))
-    return {'cbf': cbf, 'regional': regional, 'tissue': tissue}
+    return {'cbf': cbf, 'att': att, 'regional': regional, 'tissue': tissue}
 
 
 def add_t1w(anat_dir, subject, rng):

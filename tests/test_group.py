@@ -115,6 +115,26 @@ def test_template_mean_sd_maps(group):
     assert nb.load(f'{base}mean_cbf.nii.gz').shape == values['sub-b']['cbf'].shape
 
 
+def test_template_att_maps_and_threads(group):
+    _, out, values, _, _ = group
+    sub_a = (values['sub-a_ses-1']['att'] + values['sub-a_ses-2']['att']) / 2
+    stack = np.stack([sub_a, values['sub-b']['att']])
+    base = out / 'group' / f'group_space-{TEMPLATE}_desc-'
+    np.testing.assert_allclose(nb.load(f'{base}mean_att.nii.gz').get_fdata(), stack.mean(axis=0),
+                               rtol=1e-5)
+    np.testing.assert_allclose(nb.load(f'{base}sd_att.nii.gz').get_fdata(),
+                               stack.std(axis=0, ddof=1), rtol=1e-4, atol=1e-6)
+    # threads split the subjects and merge their sums: same maps as one thread
+    from bids_asl.group.maps import template_maps
+    from bids_asl.io.collect import find_runs
+
+    runs = find_runs(out)
+    one, two = (template_maps(runs, 'cbf', n_threads=n) for n in (1, 3))
+    for key in ('mean', 'sd', 'count'):
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-12, equal_nan=True)
+    assert one['n_subjects'] == two['n_subjects'] == 3
+
+
 def test_group_report_links_subject_reports(group):
     _, out, _, _, _ = group
     html = (out / 'group.html').read_text()
