@@ -3,7 +3,6 @@ and links to the subject reports; self-contained like the subject reports."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import nibabel as nb
@@ -88,8 +87,7 @@ def group_context(output_dir, qc_rows, written: dict, rules) -> dict:
             'files': [p.relative_to(output_dir).as_posix() for p in written.values()],
             'thresholds': list(qcrules.THRESHOLDS.values()),
             'software': software_versions(), 'version': __version__,
-            **inline_script('sort.js'),
-            'generated': dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}
+            **inline_script('sort.js')}
 
 
 def write_group_report(output_dir, qc_rows, written: dict, rules) -> Path:

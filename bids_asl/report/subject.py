@@ -6,7 +6,6 @@ image is an inline PNG, the CSS is inline, nothing is fetched: the page works of
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import nibabel as nb
@@ -23,6 +22,7 @@ from bids_asl.report.render import flatten, render, software_versions
 #: One colour scale for every CBF map of every report (mL/100 g/min), and for ATT (s).
 CBF_RANGE = (0.0, 100.0)
 ATT_RANGE = (0.0, 3.0)
+UNSHOWN_SETTINGS = ('run_uuid', 'output_dir', 'work_dir')
 QC_SHOWN = ('mean_fd', 'max_fd', 'deltam_tsnr', 'qei', 'scov_gm', 'negative_cbf_fraction_gm',
             'negative_cbf_fraction_brain', 'gm_wm_ratio', 'cbf_mean_gm', 'cbf_mean_wm',
             'cbf_mean_brain', 'n_deltam_volumes', 'n_deltam_rejected_score',
@@ -179,13 +179,17 @@ def subject_context(output_dir, subject: str, errors=()) -> dict:
     log = collect.latest_log_dir(output_dir, subject)
     settings_text = ''
     if log is not None and (log / 'bids_asl.toml').is_file():
-        settings_text = (log / 'bids_asl.toml').read_text(encoding='utf-8')
+        # without the run id and this dataset's own location, so that an identical rerun (or
+        # the same run into another folder) writes an identical report; the full file stays
+        # in the log folder
+        settings_text = ''.join(
+            line for line in (log / 'bids_asl.toml').read_text(encoding='utf-8')
+            .splitlines(keepends=True) if not line.startswith(UNSHOWN_SETTINGS))
     runs = [run_context(r) for r in collect.find_runs(output_dir, subject)]
     return {'subject': subject, 'runs': runs, 'anatomy': _anatomy(output_dir, subject),
             'errors': [{'source': str(s), 'message': str(m)} for s, m in errors],
             'settings': settings_text, 'software': software_versions(),
             'thresholds': list(qcrules.THRESHOLDS.values()),
-            'generated': dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'),
             'version': __version__}
 
 
