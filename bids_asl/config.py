@@ -35,6 +35,12 @@ class Settings:
     motion_correction: bool = True
     tissue_maps: Path | None = None
     outlier_methods: tuple[str, ...] = ('score', 'scrub')
+    anatomy: bool = True
+    atlases: tuple[str, ...] = ('AAL', 'HarvardOxford')
+    pvc: bool = False
+    asymmetry_fwhm: float = 8.0
+    asymmetry_threshold: float = 0.15
+    asymmetry_min_volume: float = 400.0
     group_exclude: tuple[str, ...] = ()  # group level: QC exclusion rules, e.g. 'mean_fd>0.5'
     run_uuid: str = ''
     version: str = ''

@@ -16,10 +16,14 @@ def rng():
     return np.random.default_rng(20261123)
 
 
-def run_cli(*args) -> int:
+def run_cli(*args, anatomy: bool = False) -> int:
+    """``bids-asl`` in-process. Anatomy (T1w segmentation, registrations, regional tables) is
+    off unless asked for: it is tested by tests/integration/test_anatomy.py and
+    tests/test_anatomy_cli.py, and would add ~10-60 s to every other CLI test."""
     from bids_asl.cli.run import main
 
-    return main([str(a) for a in args])
+    extra = [] if anatomy or '--no-anatomy' in args else ['--no-anatomy']
+    return main([str(a) for a in args] + extra)
 
 
 GROUP_LEVELS = {'a': 60.0, 'b': 45.0, 'c': 75.0}  # synthetic GM CBF of each subject

@@ -96,6 +96,7 @@ def _shifted(data, affine):
 
 def _run(tmp_path: Path, bids: Path) -> int:
     return main([str(bids), str(tmp_path / 'out'), 'participant', '--skip-bids-validation',
+                 '--no-anatomy',
                  '--work-dir', str(tmp_path / 'work')])
 
 

@@ -40,6 +40,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    if text.strip() in ('0', '0.0'):
+        return 0.0
+    return _positive_float(text)
+
+
 def _fraction(text: str) -> float:
     value = _positive_float(text)
     if value > 1:
@@ -146,6 +152,28 @@ def build_parser() -> argparse.ArgumentParser:
                     help='folder with GM/WM/CSF probability maps on each run\'s ASL grid, '
                          'named sub-<label>[_ses-<label>][...]_label-{GM,WM,CSF}_probseg.nii.gz'
                          ', for the tissue QC metrics and tissue-aware SCORE/SCRUB')
+    anat = parser.add_argument_group('anatomy and template space')
+    anat.add_argument('--no-anatomy', action='store_true',
+                      help='skip the T1w segmentation, the registrations, template-space maps '
+                           'and regional tables (ASL-space outputs only)')
+    anat.add_argument('--atlases', nargs='+', default=['AAL', 'HarvardOxford'],
+                      metavar='NAME',
+                      help='atlases for the regional tables (default: AAL HarvardOxford; '
+                           'none for no table). Available: AAL, HarvardOxford, '
+                           'DesikanKilliany, Destrieux, Juelich, AICHA, MarsAtlas, '
+                           'Neuromorphometrics, TalairachBA, TalairachGyrus; licences in '
+                           'docs/anatomy.md')
+    anat.add_argument('--pvc', action='store_true',
+                      help='also write partial-volume corrected GM and WM CBF (linear '
+                           'regression, Asllani 2008)')
+    anat.add_argument('--asymmetry-threshold', type=_fraction, default=0.15, metavar='AI',
+                      help='report left/right asymmetry clusters where |AI| >= this '
+                           '(AI = 2(L-R)/(L+R); default 0.15)')
+    anat.add_argument('--asymmetry-fwhm', type=_non_negative_float, default=8.0, metavar='MM',
+                      help='Gaussian smoothing of CBF before the asymmetry map (default 8; 0: '
+                           'none)')
+    anat.add_argument('--asymmetry-min-volume', type=_non_negative_float, default=400.0,
+                      metavar='MM3', help='smallest asymmetry cluster reported (default 400)')
     kin = parser.add_argument_group('multi-delay kinetic model (runs with several delays)')
     kin.add_argument('--kinetic-model', choices=['tissue', 'blood'], default='tissue',
                      help="tissue: T1 after arrival 1/T1' = 1/T1tissue + f/lambda (Buxton; "
@@ -193,6 +221,10 @@ def parse_args(argv=None) -> Settings:
         motion_correction=not args.no_motion_correction,
         tissue_maps=Path(os.path.abspath(args.tissue_maps)) if args.tissue_maps else None,
         outlier_methods=tuple(m for m in dict.fromkeys(args.outlier_methods) if m != 'none'),
+        anatomy=not args.no_anatomy, pvc=args.pvc, asymmetry_fwhm=args.asymmetry_fwhm,
+        asymmetry_threshold=args.asymmetry_threshold,
+        asymmetry_min_volume=args.asymmetry_min_volume,
+        atlases=tuple(a for a in dict.fromkeys(args.atlases) if a.lower() != 'none'),
         group_exclude=_group_rules(args),
         run_uuid=uuid.uuid4().hex[:12],
         version=__version__)

@@ -58,6 +58,11 @@ def check_paths(settings) -> None:
     if settings.tissue_maps is not None and not settings.tissue_maps.is_dir():
         raise InputMissingError('folder does not exist', path=settings.tissue_maps,
                                 field='--tissue-maps')
+    if settings.anatomy:
+        from bids_asl.io.templates import atlas_files  # noqa: PLC0415
+
+        for atlas in settings.atlases:
+            atlas_files(atlas)  # unknown name: usage error; missing package data: exit 66
     if settings.t1_tissue_map is not None and not settings.t1_tissue_map.is_file():
         raise InputMissingError('file does not exist', path=settings.t1_tissue_map,
                                 field='--t1-tissue-map')
@@ -81,8 +86,11 @@ def check_paths(settings) -> None:
                               field='output_dir') from None
 
 
-def _prepare_runs(settings, layout_runs):
-    """Validate each run; returns (run specs, failures as (run, error))."""
+def _prepare_runs(settings, layout_runs, t1w_files=None):
+    """Validate each run; returns (run specs, failures as (run, error)).
+
+    ``t1w_files``: subject → its T1w (or None), used when anatomy is on.
+    """
     from bids_asl.io.metadata import validate_run  # noqa: PLC0415
     from bids_asl.io.quantparams import Overrides, resolve_constants  # noqa: PLC0415
     from bids_asl.io.tissue import check_tissue_maps, find_tissue_maps  # noqa: PLC0415
@@ -135,8 +143,20 @@ def _prepare_runs(settings, layout_runs):
                              t1_map=str(settings.t1_tissue_map)
                              if settings.t1_tissue_map else None,
                              motion_correction=settings.motion_correction, tissue=tissue,
-                             outlier_methods=settings.outlier_methods))
+                             outlier_methods=settings.outlier_methods,
+                             **_anatomy_options(settings, run.subject, t1w_files or {})))
     return specs, failures
+
+
+def _anatomy_options(settings, subject: str, t1w_files: dict) -> dict:
+    if not settings.anatomy:
+        return {}
+    t1w = t1w_files.get(subject)
+    asymmetry = {'fwhm_mm': settings.asymmetry_fwhm, 'threshold': settings.asymmetry_threshold,
+                 'min_volume_mm3': settings.asymmetry_min_volume, 'gm': 0.5}
+    return {'t1w_file': str(t1w) if t1w else None,
+            'anatomy': {'pvc': settings.pvc, 'atlases': list(settings.atlases),
+                        'asymmetry': asymmetry}}
 
 
 def _kinetic_options(settings, asl_type: str) -> dict:
@@ -262,7 +282,16 @@ def run_participant(settings, progress) -> int:
     layout = load_layout(settings.bids_dir)
     runs = collect_asl_runs(layout, settings.participant_label or None,
                             settings.session_label or None)
-    specs, failures = _prepare_runs(settings, runs)
+    t1w_files = {}
+    if settings.anatomy:
+        from bids_asl.io.layout import find_t1w  # noqa: PLC0415
+
+        for subject in sorted({r.subject for r in runs}):
+            t1w_files[subject] = find_t1w(layout, subject)
+            if t1w_files[subject] is None:
+                LOGGER.warning('sub-%s: no T1w: the ASL reference is registered to the '
+                               'template directly (flagged in the outputs)', subject)
+    specs, failures = _prepare_runs(settings, runs, t1w_files)
     subjects = sorted({r.entities['subject'] for r in runs})
     errors: dict[str, list] = {}  # subject -> (run, one-line message) for the reports
     for run, exc in failures:

