@@ -19,16 +19,21 @@ class _Node:
 
 def test_progress_plain_lines_when_not_a_terminal():
     stream = io.StringIO()
-    progress = Progress(stream, tty=False, total=3, runs={'sub_01_run_1': 'sub-01_run-1'})
+    progress = Progress(stream, tty=False, total=4, runs={'sub_01_run_1': 'sub-01_run-1'})
     progress.stage('01', 'validating')
     progress.callback(_Node('bids_asl_0_1_wf.asl_sub_01_run_1_wf.compute_cbf'), 'start')
     progress.callback(_Node('bids_asl_0_1_wf.asl_sub_01_run_1_wf.compute_cbf'), 'end')
     progress.callback(_Node('bids_asl_0_1_wf.ds_sub_01_run_1'), 'exception')
+    progress.subjects = {'01': '01'}
+    progress.callback(_Node('bids_asl_0_1_wf.t1w_01_wf.atropos'), 'end')
+    progress.callback(_Node('bids_asl_0_1_wf.prepare_AAL'), 'end')
     progress.step('transient')  # terminal only
     assert stream.getvalue().splitlines() == [
         'bids-asl: progress: sub-01: validating',
-        'bids-asl: progress: [1/3] sub-01_run-1: compute_cbf done',
-        'bids-asl: progress: [2/3] sub-01_run-1: ds_sub_01_run_1 FAILED']
+        'bids-asl: progress: [1/4] sub-01_run-1: compute_cbf done',
+        'bids-asl: progress: [2/4] sub-01_run-1: ds_sub_01_run_1 FAILED',
+        'bids-asl: progress: [3/4] sub-01 T1w: atropos done',
+        'bids-asl: progress: [4/4] prepare_AAL done']
 
 
 def test_progress_rewrites_one_line_on_a_terminal():

@@ -21,13 +21,17 @@ class Progress:
         self.total = total
         self.done = 0
         self.runs = runs or {}
+        self.subjects: dict[str, str] = {}  # nipype-safe subject label → label (T1w stage)
         self._t0 = time.monotonic()
         self._dirty = False
 
     def _run_of(self, fullname: str) -> str:
         for safe, prefix in self.runs.items():
-            if f'.asl_{safe}_wf.' in f'.{fullname}.' or fullname.endswith(f'ds_{safe}'):
+            if f'.asl_{safe}_wf.' in f'.{fullname}.' or fullname.endswith(f'.ds_{safe}'):
                 return prefix
+        for safe, subject in self.subjects.items():
+            if f'.t1w_{safe}_wf.' in f'.{fullname}.' or fullname.endswith(f'.ds_t1w_{safe}'):
+                return f'sub-{subject} T1w'
         return ''
 
     def _emit(self, text: str, *, final: bool) -> None:

@@ -226,6 +226,7 @@ def _run_workflow(settings, specs, progress) -> list[tuple[str, str, bool]]:
         if settings.nprocs > 1 else ('Linear', {})
     progress.total = len(workflow._create_flat_graph().nodes())  # noqa: SLF001
     progress.runs = {safe_name(s.prefix): s.prefix for s in specs}
+    progress.subjects = {safe_name(s.entities['subject']): s.entities['subject'] for s in specs}
     plugin[1]['status_callback'] = progress.callback
     try:
         workflow.run(plugin=plugin[0], plugin_args=plugin[1])

@@ -22,6 +22,7 @@ from bids_asl.report.render import flatten, render, software_versions
 #: One colour scale for every CBF map of every report (mL/100 g/min), and for ATT (s).
 CBF_RANGE = (0.0, 100.0)
 ATT_RANGE = (0.0, 3.0)
+ASYM_RANGE = 0.5
 UNSHOWN_SETTINGS = ('run_uuid', 'output_dir', 'work_dir')
 QC_SHOWN = ('mean_fd', 'max_fd', 'deltam_tsnr', 'qei', 'scov_gm', 'negative_cbf_fraction_gm',
             'negative_cbf_fraction_brain', 'gm_wm_ratio', 'cbf_mean_gm', 'cbf_mean_wm',
@@ -87,12 +88,24 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
                 m0, vmin=lo, vmax=hi, cmap='gray', label='scanner units', slices=slices,
                 contour=gm, contour_color='y'),
                 'T1w grey matter (probability 0.5, yellow) resampled to the ASL grid, on M0')
+    subject_dir = next(p for p in run.perf.parents if p.name == f'sub-{run.subject}')
+    anat_gm = _load(subject_dir / 'anat' / f'sub-{run.subject}_label-GM_probseg.nii.gz')
     for space, caption in ((collect.TEMPLATE, 'template space'), ('T1w', 'T1w space')):
         vol = _load(run.find('cbf', space=space))
         if vol is not None:
+            gm_here = anat_gm if space == 'T1w' and anat_gm is not None and \
+                anat_gm.shape == vol.shape else None
             add(f'CBF, {caption}', figures.mosaic(vol, vmin=CBF_RANGE[0], vmax=CBF_RANGE[1],
-                                                  label='mL/100g/min'),
-                f'CBF resampled to {space}, same fixed scale')
+                                                  label='mL/100g/min', contour=gm_here,
+                                                  contour_color='w'),
+                f'CBF resampled to {space}, same fixed scale' + (
+                    '; the T1w grey matter (probability 0.5) outlined in white: registration '
+                    'check' if gm_here is not None else ''))
+    asym = _load(run.find('cbf', space=collect.TEMPLATE, desc='asymmetry'))
+    if asym is not None:
+        add('Left/right asymmetry', figures.mosaic(asym, vmin=-ASYM_RANGE, vmax=ASYM_RANGE,
+                                                   cmap='RdBu_r', label='AI'),
+            f'voxelwise asymmetry index of CBF in template space, scale ±{ASYM_RANGE:g}')
     return figs
 
 
@@ -155,6 +168,8 @@ def run_context(run: collect.RunOutputs) -> dict:
         'tissue': collect.read_tsv(p) if (p := run.find('cbf', desc='tissue',
                                                         extension='.tsv')) else [],
         'regional': {atlas: collect.read_tsv(p) for atlas, p in run.regional_tables().items()},
+        'asymmetry_clusters': collect.read_tsv(p) if (p := run.find(
+            'clusters', space=collect.TEMPLATE, desc='asymmetry', extension='.tsv')) else None,
         'methods': methods, 'references': [REFERENCES[c] for c in cites],
         'warnings': sidecar.get('Warnings', []),
     }
