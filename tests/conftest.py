@@ -84,6 +84,7 @@ def group_dataset(tmp_path_factory):
             if '_desc-' in prefix or '_space-' in prefix:
                 continue
             subject = prefix.split('_')[0][4:]
-            values[prefix] = add_anatomy(perf, prefix, rng, level=GROUP_LEVELS[subject])
+            values[prefix] = add_anatomy(perf, prefix, rng, level=GROUP_LEVELS[subject],
+                                         template_mask=subject == 'b')
     add_t1w(out / 'sub-b' / 'anat', 'b', rng)
     return bids, out, values

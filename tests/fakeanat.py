@@ -26,13 +26,20 @@ def write_tsv(path, columns, rows):
     path.write_text('\n'.join(lines) + '\n')
 
 
-def add_anatomy(perf, prefix, rng, *, level=50.0, nan_voxels=3, anat_reference='T1w'):
+def add_anatomy(perf, prefix, rng, *, level=50.0, nan_voxels=3, anat_reference='T1w',
+                template_mask=False):
     """Template-space CBF, regional and tissue tables, GM map; returns the values written."""
     cbf = rng.normal(level, 8.0, GRID)
     flat = cbf.reshape(-1)
     flat[rng.choice(flat.size, nan_voxels, replace=False)] = np.nan
     nb.save(nb.Nifti1Image(cbf.astype(np.float32), AFFINE),
             perf / f'{prefix}_space-{TEMPLATE}_cbf.nii.gz')
+    mask = None
+    if template_mask:  # the run's brain mask in template space: CBF outside it is not data
+        mask = np.ones(GRID, np.uint8)
+        mask[:2] = 0
+        nb.save(nb.Nifti1Image(mask, AFFINE), perf / f'{prefix}_space-{TEMPLATE}_desc-brain_mask'
+                                                     '.nii.gz')
     att = rng.uniform(0.8, 1.6, GRID)
     nb.save(nb.Nifti1Image(att.astype(np.float32), AFFINE),
             perf / f'{prefix}_space-{TEMPLATE}_att.nii.gz')
@@ -66,7 +73,7 @@ def add_anatomy(perf, prefix, rng, *, level=50.0, nan_voxels=3, anat_reference='
     meta = json.loads(sidecar.read_text())
     meta['AnatomicalReference'] = anat_reference
     sidecar.write_text(json.dumps(meta, indent=2))
-    return {'cbf': cbf, 'att': att, 'regional': regional, 'tissue': tissue}
+    return {'cbf': cbf, 'att': att, 'mask': mask, 'regional': regional, 'tissue': tissue}
 
 
 def add_t1w(anat_dir, subject, rng):

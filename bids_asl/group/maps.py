@@ -23,11 +23,23 @@ def _load(path: Path) -> tuple[np.ndarray, nb.Nifti1Image]:
     return np.asarray(img.dataobj, dtype=np.float32), img
 
 
+def brain_mask_of(path: Path) -> Path:
+    """``<prefix>_space-<tpl>_desc-brain_mask.nii.gz`` next to ``<prefix>_space-<tpl>_cbf``."""
+    stem = path.name[:path.name.rindex('_')]
+    return path.with_name(f'{stem}_desc-brain_mask.nii.gz')
+
+
 def _subject_mean(paths: list[Path], reference: nb.Nifti1Image) -> np.ndarray:
-    """Mean of one subject's maps, each checked against the reference grid."""
+    """Mean of one subject's maps, each checked against the reference grid; voxels outside a
+    run's template-space brain mask (when the anatomy stage wrote one) are missing."""
     data = []
     for path in paths:
         image, img = _load(path)
+        mask = brain_mask_of(path)
+        if mask.is_file():
+            inside = np.asarray(nb.load(str(mask)).dataobj) > 0
+            if inside.shape == image.shape:
+                image = np.where(inside, image, np.float32(np.nan))
         if img.shape != reference.shape or not np.allclose(img.affine, reference.affine,
                                                            atol=1e-4):
             raise MetadataError(

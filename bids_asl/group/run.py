@@ -67,7 +67,8 @@ def _write_maps(settings, out_dir, runs, rules, qc_rows, progress) -> dict:
             'Sources': [derivative_uri(settings.output_dir, p) for p in result['sources']],
             'SubjectsIncluded': result['n_subjects'],
             'Averaging': "each subject's included runs are averaged first; then mean and SD "
-                         '(ddof=1) across subjects, voxelwise; non-finite voxels are missing',
+                         '(ddof=1) across subjects, voxelwise; non-finite voxels, and voxels '
+                         "outside a run's template-space brain mask, are missing",
             'SpatialReference': collect.TEMPLATE, **_provenance(rules, qc_rows)}
         for desc, data, meaning, unit, dtype in (
                 ('mean', result['mean'], 'mean across subjects', units, np.float32),
