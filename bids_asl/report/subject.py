@@ -93,6 +93,9 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
     for space, caption in ((collect.TEMPLATE, 'template space'), ('T1w', 'T1w space')):
         vol = _load(run.find('cbf', space=space))
         if vol is not None:
+            space_mask = _load(run.find('mask', space=space, desc='brain'))
+            if space_mask is not None:
+                vol = _masked(vol, space_mask > 0)
             gm_here = anat_gm if space == 'T1w' and anat_gm is not None and \
                 anat_gm.shape == vol.shape else None
             add(f'CBF, {caption}', figures.mosaic(vol, vmin=CBF_RANGE[0], vmax=CBF_RANGE[1],
