@@ -42,6 +42,10 @@ class Settings:
     asymmetry_threshold: float = 0.15
     asymmetry_min_volume: float = 400.0
     group_exclude: tuple[str, ...] = ()  # group level: QC exclusion rules, e.g. 'mean_fd>0.5'
+    lesion_masks: Path | None = None
+    compare_sessions: tuple[str, ...] | None = None  # (A, B): maps of A - B
+    compare_normalise: bool = False
+    compare_z_threshold: float = 3.0
     run_uuid: str = ''
     version: str = ''
 
@@ -71,7 +75,8 @@ class Settings:
         for key, value in data.items():
             if key not in kinds:
                 raise ValueError(f'unknown setting {key!r}')
-            if key in ('bids_dir', 'output_dir', 'work_dir', 't1_tissue_map', 'tissue_maps'):
+            if key in ('bids_dir', 'output_dir', 'work_dir', 't1_tissue_map', 'tissue_maps',
+                       'lesion_masks'):
                 value = Path(value)
             elif isinstance(value, list):
                 value = tuple(value)

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 69  # a feature that is not implemented yet
     SOFTWARE = 70  # internal error (a bug: please report)
     CANTCREAT = 73  # cannot write the output or work directory
+    TEMPFAIL = 75  # another bids-asl process is working on the participant: try again later
 
 
 class BidsAslError(Exception):
@@ -46,6 +47,12 @@ class InputMissingError(BidsAslError):
 
 class OutputError(BidsAslError):
     exit_code = ExitCode.CANTCREAT
+
+
+class LockedError(BidsAslError):
+    """The participant is locked by another running bids-asl process."""
+
+    exit_code = ExitCode.TEMPFAIL
 
 
 class UsageError(BidsAslError):

@@ -24,6 +24,7 @@ FORBIDDEN = {
     # the top layer besides cli: reads derivatives, never runs the pipeline
     'report': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype', 'bids'),
     'group': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype', 'bids'),
+    'clinical': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype'),
 }
 STDLIB_ONLY = ('qcrules.py', 'errors.py', 'constants.py')
 
@@ -111,3 +112,34 @@ def test_workflow_graph_builds_for_several_runs(tmp_path):
     assert {f'{wf.name}.ds_sub_0{i}_run_1' for i in range(3)} <= names
     assert sum('compute_cbf' in n for n in names) == 3
     assert sum('realign' in n for n in names) == 3 and sum('compute_qc' in n for n in names) == 3
+
+
+def test_workflow_graph_builds_with_anatomy(tmp_path):
+    """Two runs of one subject with a T1w (one T1w workflow, shared), one without, PVC,
+    asymmetry, a lesion mask: the flat graph has the expected nodes and no cycle."""
+    from bids_asl.workflows.base import RunSpec, init_bids_asl_wf
+
+    t1w = tmp_path / 'sub-01_T1w.nii.gz'
+    t1w.write_bytes(b'')
+    anatomy = {'pvc': True, 'atlases': ['AAL'],
+               'asymmetry': {'fwhm_mm': 8.0, 'threshold': 0.15, 'min_volume_mm3': 400.0,
+                             'gm': 0.5}}
+    runs = [RunSpec(prefix=f'sub-01_run-{i}', entities={'subject': '01'},
+                    asl_file=f'/x/sub-01_run-{i}_asl.nii.gz', m0_file=None,
+                    params={'volume_types': ['control', 'label']}, constants={},
+                    t1w_file=str(t1w), anatomy=anatomy) for i in (1, 2)]
+    runs.append(RunSpec(prefix='sub-02', entities={'subject': '02'},
+                        asl_file='/x/sub-02_asl.nii.gz', m0_file=None,
+                        params={'volume_types': ['control', 'label']}, constants={},
+                        anatomy={**anatomy, 'lesion_space': 'asl',
+                                 'lesion_mask': '/x/sub-02_label-lesion_mask.nii.gz'}))
+    wf = init_bids_asl_wf(runs=runs, output_dir=str(tmp_path / 'o'), bids_dir=str(tmp_path),
+                          base_dir=str(tmp_path / 'w'))
+    names = {n.fullname.split('.', 1)[1] for n in wf._create_flat_graph().nodes()}
+    assert sum(n.endswith('t1w_preproc') for n in names) == 1  # once per subject
+    assert 'atlas_wf.prepare_AAL' in names
+    for run in ('sub_01_run_1', 'sub_01_run_2', 'sub_02'):
+        for node in ('asl_to_anat', 'project_maps', 'regional_stats', 'asymmetry', 'pvc'):
+            assert f'asl_{run}_wf.asl_anat_wf.{node}' in names
+    assert 'asl_sub_02_wf.asl_anat_wf.lesion_stats' in names
+    assert 'asl_sub_01_run_1_wf.asl_anat_wf.lesion_stats' not in names

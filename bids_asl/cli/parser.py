@@ -20,7 +20,8 @@ EPILOG = """exit codes:
   66  input missing (BIDS dir, participant, ASL runs; group: no participant outputs)
   69  not implemented yet (runs holding only scanner-computed CBF volumes)
   70  internal error (a bug: please report it with the log)
-  73  cannot write the output or work directory (or a report)
+  73  cannot write the output or work directory (read-only, full, permission; or a report)
+  75  another bids-asl process is working on the participant (try again later)
 """
 
 
@@ -174,6 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
                            'none)')
     anat.add_argument('--asymmetry-min-volume', type=_non_negative_float, default=400.0,
                       metavar='MM3', help='smallest asymmetry cluster reported (default 400)')
+    anat.add_argument('--lesion-masks', type=Path, metavar='DIR',
+                      help='folder with lesion masks (<run stem> or sub-<label>[_ses-<label>] '
+                           '..._label-lesion_{mask,roi}.nii[.gz]) on the ASL or the T1w grid: '
+                           'CBF per lesion, perilesional rings and NAWM by distance')
+    comp = parser.add_argument_group('session comparison (subjects with two sessions)')
+    comp.add_argument('--compare-sessions', nargs=2, type=_label('ses-'), metavar=('A', 'B'),
+                      help='write A - B CBF difference, percent-change and z maps (T1w and '
+                           'template space), clusters and regional change tables for each '
+                           'subject with runs in both sessions')
+    comp.add_argument('--compare-normalise', action='store_true',
+                      help='scale session A to the whole-brain mean of B first (global '
+                           'normalisation: focal changes against the global level)')
+    comp.add_argument('--compare-z-threshold', type=_positive_float, default=3.0, metavar='Z',
+                      help='|z| of the difference clusters (default 3; z uses each run\'s own '
+                           'voxelwise standard error)')
     kin = parser.add_argument_group('multi-delay kinetic model (runs with several delays)')
     kin.add_argument('--kinetic-model', choices=['tissue', 'blood'], default='tissue',
                      help="tissue: T1 after arrival 1/T1' = 1/T1tissue + f/lambda (Buxton; "
@@ -224,6 +240,10 @@ def parse_args(argv=None) -> Settings:
         anatomy=not args.no_anatomy, pvc=args.pvc, asymmetry_fwhm=args.asymmetry_fwhm,
         asymmetry_threshold=args.asymmetry_threshold,
         asymmetry_min_volume=args.asymmetry_min_volume,
+        lesion_masks=Path(os.path.abspath(args.lesion_masks)) if args.lesion_masks else None,
+        compare_sessions=tuple(args.compare_sessions) if args.compare_sessions else None,
+        compare_normalise=args.compare_normalise,
+        compare_z_threshold=args.compare_z_threshold,
         atlases=tuple(a for a in dict.fromkeys(args.atlases) if a.lower() != 'none'),
         group_exclude=_group_rules(args),
         run_uuid=uuid.uuid4().hex[:12],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -63,6 +66,18 @@ def check_paths(settings) -> None:
 
         for atlas in settings.atlases:
             atlas_files(atlas)  # unknown name: usage error; missing package data: exit 66
+    if settings.compare_sessions is not None:
+        if not settings.anatomy:
+            raise UsageError('needs the anatomy stage (drop --no-anatomy)',
+                             field='--compare-sessions')
+        if settings.compare_sessions[0] == settings.compare_sessions[1]:
+            raise UsageError('the two sessions must differ', field='--compare-sessions')
+    if settings.lesion_masks is not None:
+        if not settings.anatomy:
+            raise UsageError('needs the anatomy stage (drop --no-anatomy)', field='--lesion-masks')
+        if not settings.lesion_masks.is_dir():
+            raise InputMissingError('folder does not exist', path=settings.lesion_masks,
+                                    field='--lesion-masks')
     if settings.t1_tissue_map is not None and not settings.t1_tissue_map.is_file():
         raise InputMissingError('file does not exist', path=settings.t1_tissue_map,
                                 field='--t1-tissue-map')
@@ -78,9 +93,9 @@ def check_paths(settings) -> None:
     for path in writable:
         try:
             path.mkdir(parents=True, exist_ok=True)
-            probe = path / f'.bids-asl-write-test-{os.getpid()}'
-            probe.write_bytes(b'')
-            probe.unlink()
+            # a unique name: array tasks on several hosts may share PIDs and this folder
+            with tempfile.NamedTemporaryFile(dir=path, prefix='.bids-asl-write-test-'):
+                pass
         except OSError as exc:
             raise OutputError(f'cannot write ({exc.strerror})', path=path,
                               field='output_dir') from None
@@ -102,6 +117,8 @@ def _prepare_runs(settings, layout_runs, t1w_files=None):
     specs, failures = [], []
     for run in layout_runs:
         try:
+            if run.problem is not None:
+                raise run.problem
             params = validate_run(run.asl_file, run.aslcontext_file, run.metadata,
                                   m0_file=run.m0_file, m0_metadata=run.m0_metadata)
             if not (set(params.volume_types) & {'control', 'deltam'}):
@@ -128,6 +145,7 @@ def _prepare_runs(settings, layout_runs, t1w_files=None):
                     check_tissue_maps(tissue, run.asl_file)
             if settings.m0_estimate is not None:
                 constants['M0Type'] = 'Estimate (--m0-estimate overrides the dataset)'
+            anatomy = _anatomy_options(settings, run, t1w_files or {})
         except BidsAslError as exc:
             failures.append((run, exc))
             continue
@@ -144,19 +162,31 @@ def _prepare_runs(settings, layout_runs, t1w_files=None):
                              if settings.t1_tissue_map else None,
                              motion_correction=settings.motion_correction, tissue=tissue,
                              outlier_methods=settings.outlier_methods,
-                             **_anatomy_options(settings, run.subject, t1w_files or {})))
+                             **anatomy))
     return specs, failures
 
 
-def _anatomy_options(settings, subject: str, t1w_files: dict) -> dict:
+def _anatomy_options(settings, run, t1w_files: dict) -> dict:
+    """RunSpec fields of the anatomy stage (raises a data error for a bad lesion mask)."""
+    from bids_asl.io.imagecheck import check_image  # noqa: PLC0415
+    from bids_asl.io.tissue import find_lesion_mask, lesion_space  # noqa: PLC0415
+
     if not settings.anatomy:
         return {}
-    t1w = t1w_files.get(subject)
+    t1w = t1w_files.get(run.subject)
+    if t1w is not None:
+        check_image(t1w)  # a broken T1w fails its runs here, with one line naming it
     asymmetry = {'fwhm_mm': settings.asymmetry_fwhm, 'threshold': settings.asymmetry_threshold,
                  'min_volume_mm3': settings.asymmetry_min_volume, 'gm': 0.5}
-    return {'t1w_file': str(t1w) if t1w else None,
-            'anatomy': {'pvc': settings.pvc, 'atlases': list(settings.atlases),
-                        'asymmetry': asymmetry}}
+    anatomy = {'pvc': settings.pvc, 'atlases': list(settings.atlases), 'asymmetry': asymmetry}
+    if settings.lesion_masks is not None:
+        lesion = find_lesion_mask(settings.lesion_masks, run.prefix, run.entities)
+        if lesion is None:
+            LOGGER.warning('%s: no lesion mask in --lesion-masks', run.asl_file.name)
+        else:
+            anatomy['lesion_space'] = lesion_space(lesion, run.asl_file, t1w)
+            anatomy['lesion_mask'] = str(lesion)
+    return {'t1w_file': str(t1w) if t1w else None, 'anatomy': anatomy}
 
 
 def _kinetic_options(settings, asl_type: str) -> dict:
@@ -176,8 +206,21 @@ def _save_settings(settings, subjects) -> None:
         atomic_write_bytes(log_dir / 'bids_asl.toml', text)
 
 
-def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, bool]]:
-    """(asl file, last exception line, is a data error) for each nipype crash file."""
+#: Exceptions named in a crash file that are the user's to fix: their exit code.
+_KNOWN_ERRORS = {'MetadataError': ExitCode.DATAERR, 'OutputError': ExitCode.CANTCREAT}
+#: errno values of OSError that mean the output or work folder cannot be written.
+_WRITE_ERRNOS = ('[Errno 28]', '[Errno 122]', '[Errno 30]', '[Errno 13]')
+
+
+def _crash_code(last: str) -> ExitCode:
+    known = next((c for name, c in _KNOWN_ERRORS.items() if name in last), None)
+    if known is not None:
+        return known
+    return ExitCode.CANTCREAT if any(e in last for e in _WRITE_ERRNOS) else ExitCode.SOFTWARE
+
+
+def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, int]]:
+    """(asl file, last exception line, exit code) for each nipype crash file."""
     from bids_asl.workflows.base import safe_name  # noqa: PLC0415
 
     out = []
@@ -188,13 +231,19 @@ def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, bool]]:
         last = next((ln for ln in reversed(lines) if 'Error' in ln or 'Exception' in ln),
                     lines[-1] if lines else 'unknown error')
         owner = next((s.asl_file for s in specs if f'asl_{safe_name(s.prefix)}_wf' in node
-                      or f'ds_{safe_name(s.prefix)}' in node), 'unknown run')
-        is_data = 'MetadataError' in last
-        out.append((owner, last.split(': ', 1)[-1] if is_data else last, is_data))
+                      or f'ds_{safe_name(s.prefix)}' in node), None)
+        if owner is None:  # the subject's T1w workflow, or the atlas preparation
+            owner = next((s.t1w_file for s in specs if s.t1w_file and (
+                f't1w_{safe_name(s.entities["subject"])}_wf' in node
+                or f'ds_t1w_{safe_name(s.entities["subject"])}' in node)),
+                'atlas preparation' if 'atlas_wf' in node else 'unknown run')
+        code = _crash_code(last)
+        known = any(name in last for name in _KNOWN_ERRORS)
+        out.append((owner, last.split(': ', 1)[-1].strip() if known else last.strip(), code))
     return out
 
 
-def _run_workflow(settings, specs, progress) -> list[tuple[str, str, bool]]:
+def _run_workflow(settings, specs, progress) -> list[tuple[str, str, int]]:
     os.environ.setdefault('NIPYPE_NO_ET', '1')  # no version check over the network
     from nipype import config as nipype_config  # noqa: PLC0415
     from nipype import logging as nipype_logging  # noqa: PLC0415
@@ -205,7 +254,10 @@ def _run_workflow(settings, specs, progress) -> list[tuple[str, str, bool]]:
     nipype_config.update_config({
         'execution': {'crashdump_dir': str(crash_dir), 'crashfile_format': 'txt',
                       'stop_on_first_crash': False, 'remove_unnecessary_outputs': False,
-                      'check_version': False, 'poll_sleep_duration': 0.02},
+                      'check_version': False, 'poll_sleep_duration': 0.02,
+                      # no index.html/graph*.json at the root of the work dir: processes of
+                      # other participants share that folder
+                      'create_report': False},
         # Crashes are summarised in one line per run by us; nipype's own traceback is shown
         # only with -v (ERROR) or -vv (INFO), and is always in the crash file.
         'logging': {'workflow_level': ('CRITICAL', 'ERROR', 'INFO')[min(settings.verbose, 2)],
@@ -234,7 +286,7 @@ def _run_workflow(settings, specs, progress) -> list[tuple[str, str, bool]]:
         progress.clear()
         summaries = _crash_summaries(crash_dir, specs) if crash_dir.exists() else []
         return summaries or [('workflow', 'nipype reported a failure without a crash file',
-                               False)]
+                               ExitCode.SOFTWARE)]
     progress.clear()
     return []
 
@@ -271,6 +323,54 @@ def _report_warnings(settings, specs) -> None:
                 LOGGER.warning('%s: %s', sidecar.name, warning)
 
 
+def _compare_sessions(settings) -> list[int]:
+    from bids_asl.clinical.sessions import compare_sessions  # noqa: PLC0415
+
+    a, b = settings.compare_sessions
+    try:
+        files = compare_sessions(settings.output_dir, a, b,
+                                 normalise=settings.compare_normalise,
+                                 z_threshold=settings.compare_z_threshold,
+                                 min_volume_mm3=settings.asymmetry_min_volume)
+    except BidsAslError as exc:
+        print(f'bids-asl: error: {exc}', file=sys.stderr)
+        return [int(exc.exit_code)]
+    LOGGER.info('session comparison ses-%s minus ses-%s: %d file(s)', a, b, len(files))
+    return []
+
+
+def _lock_participants(settings, specs):
+    """Lock each participant in the output and work dirs; (locks, specs kept, errors).
+
+    A participant whose output folder resolves elsewhere (a planted symlink) is refused too.
+    """
+    from bids_asl.io.derivatives import check_inside  # noqa: PLC0415
+    from bids_asl.io.images import remove_stale_temps  # noqa: PLC0415
+    from bids_asl.io.locks import ParticipantLock  # noqa: PLC0415
+
+    folders = list(dict.fromkeys(p.resolve() for p in (settings.output_dir,
+                                                       settings.effective_work_dir)))
+    locks, errors, busy = [], [], set()
+    for subject in sorted({s.entities['subject'] for s in specs}):
+        taken = []
+        try:
+            check_inside(settings.output_dir, settings.output_dir / f'sub-{subject}' / 'log')
+            for folder in folders:
+                taken.append(ParticipantLock(folder, subject).acquire())
+        except BidsAslError as exc:
+            for lock in taken:
+                lock.release()
+            errors.append(exc)
+            busy.add(subject)
+            continue
+        locks += taken
+        # ours alone now: temporary files there were left by a killed run
+        remove_stale_temps(settings.output_dir / f'sub-{subject}')
+    # shared files take milliseconds to write: a temporary one this old is a killed run's
+    remove_stale_temps(settings.output_dir, older_than=600, recursive=False)
+    return locks, [s for s in specs if s.entities['subject'] not in busy], errors
+
+
 def run_participant(settings, progress) -> int:
     from bids_asl.io.derivatives import init_output_dataset  # noqa: PLC0415
     from bids_asl.io.layout import collect_asl_runs, load_layout  # noqa: PLC0415
@@ -299,27 +399,78 @@ def run_participant(settings, progress) -> int:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
         errors.setdefault(run.entities['subject'], []).append((Path(run.asl_file).name, exc))
     codes = [exc.exit_code for _, exc in failures]
-    n_failed_runs = 0
-    if specs:
-        init_output_dataset(settings.output_dir, settings.bids_dir, settings.version)
-        _save_settings(settings, sorted({s.entities['subject'] for s in specs}))
-        progress.stage(None, f'quantifying {len(specs)} run(s) of {len(subjects)} subject(s)')
-        run_files = {s.asl_file: (s.asl_file, s.m0_file) for s in specs}
-        owners = {s.asl_file: s.entities['subject'] for s in specs}
-        for owner, message, is_data in _run_workflow(settings, specs, progress):
-            # A data error already names its file (the ASL series or its M0 image).
-            names_file = is_data and any(f and f in message for f in run_files.get(owner, ()))
-            print(f'bids-asl: error: {message}' if names_file
-                  else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
-            codes.append(ExitCode.DATAERR if is_data else ExitCode.SOFTWARE)
-            n_failed_runs += 1
-            for subject in [owners[owner]] if owner in owners else subjects:
-                errors.setdefault(subject, []).append((Path(owner).name, message))
-        _report_warnings(settings, specs)
-    n_ok = len(specs) - n_failed_runs
+    wanted = {s.entities['subject'] for s in specs}
+    locks, specs, lock_errors = _lock_participants(settings, specs) if specs else ([], [], [])
+    for exc in lock_errors:
+        print(f'bids-asl: error: {exc}', file=sys.stderr)
+        codes.append(exc.exit_code)
+    locked = {s.entities['subject'] for s in specs}
+    busy = wanted - locked  # another process holds them: their report is its business
+    compare_codes = []
+    crashed = set()
+    try:
+        if specs:
+            init_output_dataset(settings.output_dir, settings.bids_dir, settings.version)
+            _save_settings(settings, sorted({s.entities['subject'] for s in specs}))
+            progress.stage(None, f'quantifying {len(specs)} run(s) of {len(locked)} '
+                                 'subject(s)')
+            run_files = {s.asl_file: (s.asl_file, s.m0_file) for s in specs}
+            owners = {s.asl_file: s.entities['subject'] for s in specs}
+            for owner, message, code in _run_workflow(settings, specs, progress):
+                if owner in crashed and owner != 'unknown run':
+                    continue  # one line per run: the first node that failed
+                crashed.add(owner)
+                # A known error already names its file (the ASL series, its M0, an output).
+                names_file = code != ExitCode.SOFTWARE and (
+                    any(f and f in message for f in run_files.get(owner, ()))
+                    or any(str(d) in message for d in (settings.output_dir,
+                                                       settings.effective_work_dir)))
+                print(f'bids-asl: error: {message}' if names_file
+                      else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
+                codes.append(code)
+                for subject in [owners[owner]] if owner in owners else sorted(locked):
+                    errors.setdefault(subject, []).append((Path(owner).name, message))
+            _report_warnings(settings, specs)
+            if settings.compare_sessions is not None:  # while the participants are locked
+                compare_codes = _compare_sessions(settings)
+        # reports while the participants are still ours; a busy participant's report is left
+        # to the process that holds it
+        codes += _write_reports(settings, [s for s in subjects if s not in busy], errors,
+                                progress)
+    finally:
+        for lock in locks:
+            lock.release()
+    n_ok = len(specs) - len(crashed & {s.asl_file for s in specs}) if specs else 0
+    codes += compare_codes
     LOGGER.info('%d of %d run(s) written to %s', n_ok, len(runs), settings.output_dir)
-    codes += _write_reports(settings, subjects, errors, progress)
     return int(max(codes)) if codes else int(ExitCode.OK)
+
+
+@contextlib.contextmanager
+def _private_temp(settings):
+    """Temporary files (ours, ANTs', matplotlib's caches) go to the work dir, not to $TMPDIR
+    or $HOME: a run writes nowhere but its output and work dirs.  Restored afterwards."""
+    tmp = settings.effective_work_dir / 'tmp' / settings.run_uuid
+    saved = {k: os.environ.get(k) for k in ('TMPDIR', 'MPLCONFIGDIR')}
+    try:
+        try:
+            tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f'cannot write ({exc.strerror})', path=tmp,
+                              field='--work-dir') from None
+        os.environ['TMPDIR'] = str(tmp)
+        os.environ['MPLCONFIGDIR'] = saved['MPLCONFIGDIR'] or str(
+            settings.effective_work_dir / 'matplotlib')
+        tempfile.tempdir = None  # re-read TMPDIR
+        yield tmp
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        tempfile.tempdir = None
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -336,7 +487,8 @@ def main(argv=None) -> int:
             from bids_asl.group.run import run_group  # noqa: PLC0415
 
             return run_group(settings, progress)
-        return run_participant(settings, progress)
+        with _private_temp(settings):
+            return run_participant(settings, progress)
     except BidsAslError as exc:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
         return int(exc.exit_code)

@@ -21,7 +21,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_asl.io import images, templates
-from bids_asl.quant import pvc, regions
+from bids_asl.quant import lesions, pvc, regions, sessions
 from bids_asl.quant.resample import sample_linear, sample_nearest
 
 #: Partial-volume thresholds of the GM/WM means of the tissue table: the same 0.7 as the QC
@@ -202,6 +202,7 @@ class _ProjectInputSpec(BaseInterfaceInputSpec):
     to_anat = File(exists=True, mandatory=True, desc='ASL → T1w (or template) affine')
     t1w_preproc = File(exists=True, desc='T1w (the T1w-space grid; absent: no T1w space)')
     gm = File(exists=True, desc='GM fraction on the ASL grid (also taken to the template)')
+    se = File(exists=True, desc='standard error of CBF on the ASL grid')
 
 
 class _ProjectOutputSpec(TraitedSpec):
@@ -211,6 +212,8 @@ class _ProjectOutputSpec(TraitedSpec):
     att_template = File(exists=True, desc='ATT in template space')
     mask_template = File(exists=True, desc='ASL brain mask in template space')
     gm_template = File(exists=True, desc='GM fraction in template space')
+    se_template = File(exists=True, desc='standard error of CBF in template space')
+    se_t1w = File(exists=True, desc='standard error of CBF in T1w space')
 
 
 def _warp_masked(reg, data, mask, img, shape, affine, transforms):
@@ -238,6 +241,8 @@ class ProjectMaps(SimpleInterface):
             maps['att'] = self.inputs.att
         if isdefined(self.inputs.gm):
             maps['gm'] = self.inputs.gm
+        if isdefined(self.inputs.se):
+            maps['se'] = self.inputs.se
         tpl_ref = _template_reference()
         targets = [('template', tpl_ref, list(self.inputs.transforms))]
         if isdefined(self.inputs.t1w_preproc):
@@ -483,3 +488,73 @@ class Asymmetry(SimpleInterface):
             return f'{self.inputs.atlas_names[0]}: {name}' if name else 'n/a'
 
         return region_at
+
+
+# --- lesions ------------------------------------------------------------------------------
+
+class _LesionInputSpec(BaseInterfaceInputSpec):
+    lesion_mask = File(exists=True, mandatory=True, desc='lesion mask (ASL or T1w grid)')
+    space = traits.Enum('asl', 'T1w', mandatory=True, desc='grid of the lesion mask')
+    cbf = File(exists=True, mandatory=True, desc='CBF on the ASL grid')
+    mask = File(exists=True, mandatory=True, desc='ASL brain mask')
+    wm = File(exists=True, mandatory=True, desc='WM fraction on the ASL grid')
+    cbf_t1w = File(exists=True, desc='CBF in T1w space (space T1w)')
+    t1w_mask = File(exists=True, desc='T1w brain mask (space T1w)')
+    t1w_wm = File(exists=True, desc='T1w WM probability (space T1w)')
+
+
+class _LesionOutputSpec(TraitedSpec):
+    rows = traits.List(desc='lesion, ring and NAWM rows')
+    info = traits.Dict(desc='definitions used')
+
+
+class LesionStats(SimpleInterface):
+    """CBF per lesion, in perilesional rings and in NAWM by distance from the lesions, on the
+    grid of the lesion mask."""
+
+    input_spec = _LesionInputSpec
+    output_spec = _LesionOutputSpec
+
+    def _run_interface(self, runtime):
+        lesion, img = images.load(self.inputs.lesion_mask)
+        if self.inputs.space == 'asl':
+            cbf = images.load(self.inputs.cbf)[0]
+            brain = images.load(self.inputs.mask)[0] > 0
+            wm = images.load(self.inputs.wm)[0]
+        else:
+            cbf = images.load(self.inputs.cbf_t1w)[0]
+            brain = (images.load(self.inputs.t1w_mask)[0] > 0) & (cbf != 0)
+            wm = images.load(self.inputs.t1w_wm)[0]
+        voxel = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
+        self._results['rows'] = _rows(lesions.lesion_table(cbf, lesion > 0, brain, wm, voxel))
+        self._results['info'] = {
+            'LesionSpace': 'ASL grid' if self.inputs.space == 'asl' else 'T1w grid',
+            'Lesions': '26-connected components of the mask within the brain, largest first',
+            'RingsMM': [list(r) for r in lesions.DEFAULT_RINGS_MM],
+            'NAWM': 'WM fraction >= 0.7 outside every lesion, by distance to the nearest',
+            'NAWMBandsMM': [[lo, hi if np.isfinite(hi) else None]
+                            for lo, hi in lesions.DEFAULT_NAWM_BANDS_MM]}
+        return runtime
+
+
+class _SeInputSpec(BaseInterfaceInputSpec):
+    cbf_timeseries = File(exists=True, mandatory=True, desc='CBF of each ΔM volume (4-D)')
+
+
+class _SeOutputSpec(TraitedSpec):
+    se = File(exists=True, desc='standard error of the mean CBF (NaN written as 0)')
+
+
+class CbfStandardError(SimpleInterface):
+    """Voxelwise standard error of the mean CBF of a single-delay run (SD/√n over its ΔM
+    volumes): the run's own noise estimate for session comparisons."""
+
+    input_spec = _SeInputSpec
+    output_spec = _SeOutputSpec
+
+    def _run_interface(self, runtime):
+        series, img = images.load_series(self.inputs.cbf_timeseries)
+        se = sessions.standard_error(series)
+        ref = nb.Nifti1Image(np.zeros(series.shape[:3], np.float32), img.affine)
+        self._results['se'] = _save(np.nan_to_num(se, nan=0.0), ref, runtime.cwd, 'se.nii.gz')
+        return runtime

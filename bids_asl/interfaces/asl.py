@@ -17,6 +17,7 @@ from nipype.interfaces.base import (
 from bids_asl import quant
 from bids_asl.errors import MetadataError
 from bids_asl.io import images
+from bids_asl.io.imagecheck import check_image
 from bids_asl.io.metadata import AslParams
 
 
@@ -45,12 +46,12 @@ class ComputeM0(SimpleInterface):
         if p.m0_type == 'Separate':  # the ASL series itself is not needed: skip decompressing
             data, img = None, nb.load(self.inputs.asl_file)
         else:
-            data, img = images.load_series(self.inputs.asl_file)
+            data, img = images.load_series(self.inputs.asl_file, finite=True)
         kwargs = {'t1_tissue': c['TissueT1ForM0'], 'scale': c['M0ScaleFactor']}
         types = np.array(p.volume_types)
         info = {'M0Type': p.m0_type, 'M0ScaleFactor': c['M0ScaleFactor']}
         if p.m0_type == 'Separate':
-            m0_data, _ = images.load(self.inputs.m0_file)
+            m0_data, _ = images.load(self.inputs.m0_file, finite=True)
             m0, factor = quant.m0_from_images(m0_data, tr=p.m0_tr, **kwargs)
             info['M0Source'] = 'separate m0scan image, mean over its volumes'
             reference = m0
@@ -70,6 +71,9 @@ class ComputeM0(SimpleInterface):
             info.update(M0RepetitionTime=p.m0_tr, TissueT1ForM0=c['TissueT1ForM0'],
                         M0SaturationRecoveryFactor=factor,
                         M0Correction='M0 = mean(S) * scale / (1 - exp(-TR/T1tissue))')
+        if p.nonfinite_voxels:
+            m0 = np.where(_nonfinite_voxels(p), 0.0, m0)  # M0 <= 0: outside the brain mask
+            info['NonFiniteSourceVoxels'] = p.nonfinite_voxels
         if not np.any(np.isfinite(m0) & (m0 > 0)):
             raise MetadataError('M0 has no positive finite voxel', path=p.m0_file or p.asl_file,
                                 field='M0')
@@ -79,6 +83,14 @@ class ComputeM0(SimpleInterface):
             images.save_work(reference, img, os.path.join(runtime.cwd, 'reference.nii.gz')))
         self._results['info'] = info
         return runtime
+
+
+def _nonfinite_voxels(p: AslParams) -> np.ndarray:
+    """Voxels NaN/Inf in some volume of the raw ASL series or M0 (before realignment)."""
+    bad = check_image(p.asl_file).nonfinite
+    if p.m0_file:
+        bad = bad | check_image(p.m0_file).nonfinite
+    return bad
 
 
 def _mask_reference(data, types):
@@ -133,7 +145,7 @@ class ComputeDeltaM(SimpleInterface):
 
     def _run_interface(self, runtime):
         p = AslParams.from_dict(self.inputs.params)
-        data, img = images.load_series(self.inputs.asl_file)
+        data, img = images.load_series(self.inputs.asl_file, finite=True)
         deltam = quant.difference_series(data, p.volume_types)
         self._results['deltam'] = str(
             images.save_work(deltam, img, os.path.join(runtime.cwd, 'deltam.nii.gz')))

@@ -18,7 +18,8 @@ from bids_asl.io.outputs import write_run_outputs
 
 #: Anatomy-derived files of a run (workflows.anat.RUN_ANAT_FILES).
 ANAT_FILE_KEYS = ('gm', 'wm', 'csf', 'to_anat_txt', 'cbf_t1w', 'att_t1w', 'cbf_template',
-                  'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm', 'asymmetry')
+                  'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm', 'asymmetry',
+                  'se_template', 'se_t1w')
 
 
 class _WriteInputSpec(BaseInterfaceInputSpec):
@@ -62,8 +63,12 @@ class _WriteInputSpec(BaseInterfaceInputSpec):
     cbf_pvc_gm = File(exists=True, desc='PVC GM CBF')
     cbf_pvc_wm = File(exists=True, desc='PVC WM CBF')
     asymmetry = File(exists=True, desc='asymmetry index map (template space)')
+    se_template = File(exists=True, desc='standard error of CBF, template space')
+    se_t1w = File(exists=True, desc='standard error of CBF, T1w space')
     asym_clusters = traits.List(desc='asymmetry clusters')
     asym_info = traits.Dict(desc='asymmetry method and parameters')
+    lesion_rows = traits.List(desc='lesion/ring/NAWM rows')
+    lesion_info = traits.Dict(desc='lesion table definitions')
 
 
 class _WriteOutputSpec(TraitedSpec):
@@ -111,6 +116,8 @@ class WriteDerivatives(SimpleInterface):
             pvc_info=value('pvc_info') if isdefined(value('pvc_info')) else None,
             asymmetry=({'clusters': value('asym_clusters'), 'info': value('asym_info')}
                        if isdefined(value('asym_info')) else None),
+            lesions=({'rows': value('lesion_rows'), 'info': value('lesion_info')}
+                     if isdefined(value('lesion_info')) else None),
             quant_sidecar=json.loads(sidecar.read_text()))
 
 

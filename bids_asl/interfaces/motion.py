@@ -100,8 +100,9 @@ class Realign(SimpleInterface):
 
     def _run_interface(self, runtime):
         p = AslParams.from_dict(self.inputs.params)
-        data, img = images.load_series(self.inputs.asl_file)
-        m0 = images.load(self.inputs.m0_file)[0] if self.inputs.m0_file else None
+        # NaN/Inf (refused in bulk, masked out when few) would derail the registration
+        data, img = images.load_series(self.inputs.asl_file, finite=True)
+        m0 = images.load(self.inputs.m0_file, finite=True)[0] if self.inputs.m0_file else None
         if m0 is not None and not np.any(np.isfinite(m0) & (m0 > 0)):
             raise MetadataError('M0 has no positive finite voxel', path=self.inputs.m0_file,
                                 field='M0')

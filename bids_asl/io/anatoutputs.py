@@ -55,6 +55,13 @@ CLUSTER_COLUMNS = {
     'peak_y': 'y of the peak, mm', 'peak_z': 'z of the peak, mm',
     'region': 'atlas region at the peak (first atlas of --atlases), or n/a',
 }
+LESION_COLUMNS = {
+    'kind': 'lesion (one lesion), ring (around one lesion), all_lesions, or nawm',
+    'lesion': 'lesion number (largest first) or all',
+    'band_mm': 'distance band from the lesion(s), mm ("a-b": a < d <= b), all, or n/a',
+    'n_voxels': 'voxels', 'volume_mm3': 'volume, mm3', 'mean': 'mean CBF',
+    'median': 'median CBF', 'sd': 'sample SD of CBF',
+}
 TISSUE_COLUMNS = {
     'tissue': 'GM, WM or brain (the whole ASL brain mask)',
     'threshold': 'minimum tissue fraction on the ASL grid (n/a for brain)',
@@ -138,7 +145,8 @@ def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: d
 
 def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info: dict,
                    regional: dict, tissue: list, pvc_info: dict | None,
-                   quant_sidecar: dict, asymmetry: dict | None = None) -> list[str]:
+                   quant_sidecar: dict, asymmetry: dict | None = None,
+                   lesions: dict | None = None) -> list[str]:
     """A run's anatomy-derived outputs; ``files`` keys: gm wm csf to_anat_txt cbf_t1w att_t1w
     cbf_template att_template mask_template cbf_pvc_gm cbf_pvc_wm (those present)."""
     folder = run_dir(output_dir, entities)
@@ -166,6 +174,13 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
             if measure == 'att':
                 sidecar['Units'] = 's'
             nifti(f'{measure}_{key}', _name(prefix, measure, space=space), sidecar)
+    for space in ('T1w', TEMPLATE) if has_t1w else (TEMPLATE,):
+        key = 'se_t1w' if space == 'T1w' else 'se_template'
+        nifti(key, _name(prefix, 'cbf', space=space, desc='stderr'),
+              {'Units': 'mL/100g/min', 'SpatialReference': space,
+               'Description': 'standard error of the mean CBF (single delay: SD/sqrt(n) over the '
+                              'ΔM volumes, 0 with one volume; multi-delay: from the fit), '
+                              f'resampled in {space} space'})
     nifti('mask_template', _name(prefix, 'mask', space=TEMPLATE, desc='brain'),
           {'Type': 'Brain', 'SpatialReference': TEMPLATE}, np.uint8)
     for tissue_label in ('GM', 'WM'):
@@ -187,6 +202,13 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
         write_json(target.with_suffix('.json'), {
             **{c: {'Description': d} for c, d in CLUSTER_COLUMNS.items()}, **asymmetry['info'],
             **info, **SOFTWARE})
+        written.append(str(target))
+    if lesions is not None:
+        target = folder / _name(prefix, 'cbf', '.tsv', desc='lesions')
+        atomic_write_bytes(target, tsv_text(list(LESION_COLUMNS), lesions['rows']).encode())
+        write_json(target.with_suffix('.json'), {
+            **{c: {'Description': d} for c, d in LESION_COLUMNS.items()}, **lesions['info'],
+            'Units': 'mL/100g/min', **info, **SOFTWARE})
         written.append(str(target))
     written += _write_region_tables(folder, prefix, regional, tissue, info)
     return written

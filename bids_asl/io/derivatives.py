@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
+from bids_asl.errors import OutputError
 from bids_asl.io.images import atomic_write_bytes
 
 #: Suffixes BIDS does not define yet (ASLPrep's de-facto names); listed in ``.bidsignore``.
@@ -24,12 +26,37 @@ LOG_PATTERNS = ('logs', 'sub-*/log')
 REPORT_PATTERNS = ('sub-*.html', 'group.html', 'group')
 
 
+_LABEL = re.compile(r'[A-Za-z0-9]+')
+
+
 def run_dir(output_dir, entities: dict) -> Path:
-    """``OUTPUT/sub-<label>[/ses-<label>]/perf``."""
+    """``OUTPUT/sub-<label>[/ses-<label>]/perf``; labels must be alphanumeric (BIDS)."""
+    for key in ('subject', 'session'):
+        label = entities.get(key)
+        if (key == 'subject' or label) and not _LABEL.fullmatch(str(label)):
+            raise OutputError(f'{label!r} is not a BIDS label (letters and digits only)',
+                              path=output_dir, field=key)
     out = Path(output_dir) / f'sub-{entities["subject"]}'
     if entities.get('session'):
         out = out / f'ses-{entities["session"]}'
     return out / 'perf'
+
+
+def check_inside(output_dir, path) -> Path:
+    """``path``, after refusing one that resolves outside ``output_dir`` (``..``, a symlinked
+    folder planted in the output dataset)."""
+    root = Path(output_dir).resolve()
+    target = Path(path)
+    try:
+        # the deepest existing folder decides where a new file really lands
+        parent = next(p for p in target.parents if p.exists())
+        (parent.resolve() / target.relative_to(parent)).relative_to(root)
+        if '..' in target.relative_to(Path(output_dir)).parts:
+            raise ValueError
+    except ValueError:
+        raise OutputError('resolves outside the output directory (".." or a symlink); '
+                          'refusing to write there', path=path, field='output_dir') from None
+    return target
 
 
 def derivative_path(output_dir, entities: dict, prefix: str, suffix: str, *,
@@ -43,8 +70,15 @@ def derivative_path(output_dir, entities: dict, prefix: str, suffix: str, *,
 
 
 def raw_uri(bids_dir, path) -> str:
-    """BIDS URI of a raw file: ``bids:raw:sub-01/perf/sub-01_asl.nii.gz``."""
-    return 'bids:raw:' + Path(path).resolve().relative_to(Path(bids_dir).resolve()).as_posix()
+    """BIDS URI of a raw file: ``bids:raw:sub-01/perf/sub-01_asl.nii.gz``.
+
+    Symlinks are not followed (a DataLad file points into ``.git/annex``: its name is the link).
+    """
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(bids_dir))
+    except ValueError:
+        rel = Path(path).resolve().relative_to(Path(bids_dir).resolve())
+    return 'bids:raw:' + rel.as_posix()
 
 
 def derivative_uri(output_dir, path) -> str:

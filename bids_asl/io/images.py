@@ -5,40 +5,130 @@ from __future__ import annotations
 import gzip
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import nibabel as nb
 import numpy as np
 
+from bids_asl.errors import OutputError
 
-def load(path) -> tuple[np.ndarray, nb.Nifti1Image]:
-    """Image data as float64 (scale slope/intercept applied) and the image itself."""
+#: Suffix of the temporary files that become a final file by an atomic rename.  A run killed
+#: while writing leaves one behind: hidden (dot) files, cleaned by :func:`remove_stale_temps`.
+TEMP_SUFFIX = '.tmp'
+
+
+def load(path, *, finite: bool = False) -> tuple[np.ndarray, nb.Nifti1Image]:
+    """Image data as float64 (scale slope/intercept applied) and the image itself.
+
+    ``finite=True`` replaces NaN and ±Inf by 0 (raw inputs: their non-finite voxels were
+    found by :func:`check_image` and are excluded from the brain mask).
+    """
     img = nb.load(str(path))
-    return np.asarray(img.get_fdata(dtype=np.float64)), img
+    data = np.asarray(img.get_fdata(dtype=np.float64))
+    if finite:
+        data = np.nan_to_num(data, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return data, img
 
 
-def load_series(path) -> tuple[np.ndarray, nb.Nifti1Image]:
+def load_series(path, *, finite: bool = False) -> tuple[np.ndarray, nb.Nifti1Image]:
     """Like :func:`load`, with a 3-D image returned as a 4-D series of one volume."""
-    data, img = load(path)
+    data, img = load(path, finite=finite)
     return (data[..., None] if data.ndim == 3 else data), img
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file in the same folder, then rename it into place."""
-    path = Path(path)
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data`` in a new hidden temporary file next to ``path`` (flushed to disk)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as fobj:
             fobj.write(data)
             fobj.flush()
             os.fsync(fobj.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def _cannot_write(path, exc: OSError) -> OutputError:
+    return OutputError(f'cannot write ({exc.strerror or exc})', path=path, field='write')
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file in the same folder, then rename it into place.
+
+    A reader sees the old file or the complete new one, never a partial file; an ``OSError``
+    (disk full, read-only, permission) becomes an :class:`OutputError` naming the file.
+    """
+    path = Path(path)
+    try:
+        tmp = _write_temp(path, data)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    try:
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
+        raise
     return path
+
+
+def write_all_or_none(items) -> list[Path]:
+    """Write every ``(path, bytes)`` or, if one cannot be written, none of them.
+
+    All contents go to temporary files first (where a full disk shows up), then are renamed
+    into place.  On failure the temporary files are removed and so are the final files of
+    the set that already exist (from an earlier run), so that no mix of old and new outputs
+    is left; the :class:`OutputError` names the file that could not be written.
+    """
+    items = [(Path(p), d) for p, d in items]
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in items:
+            try:
+                staged.append((_write_temp(path, data), path))
+            except OSError as exc:
+                raise _cannot_write(path, exc) from None
+        for tmp, path in staged:
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise _cannot_write(path, exc) from None
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        for path, _ in items:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        raise
+    return [path for path, _ in items]
+
+
+def remove_stale_temps(folder, *, older_than: float = 0.0, recursive: bool = True
+                       ) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_write_bytes` under ``folder``.
+
+    Only safe where no other process writes (the caller holds the participant's lock), or
+    with ``older_than`` seconds larger than any write could take.
+    """
+    removed = []
+    now = time.time()
+    pattern = f'.*{TEMP_SUFFIX}'
+    for tmp in Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern):
+        try:
+            if tmp.is_file() and now - tmp.stat().st_mtime >= older_than:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    return removed
 
 
 def nifti_bytes(data: np.ndarray, reference: nb.Nifti1Image, *, dtype=np.float32,

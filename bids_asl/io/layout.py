@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,8 @@ class AslRun:
     metadata: dict
     m0_metadata: dict | None
     entities: dict = field(default_factory=dict)
+    #: why the run cannot be processed, found while collecting it (reported with the others)
+    problem: MetadataError | None = None
 
     @property
     def prefix(self) -> str:
@@ -39,29 +43,123 @@ def strip_prefix(label: str, prefix: str) -> str:
 
 
 def load_layout(bids_dir):
-    """A pybids layout (no validation: the BIDS validator runs separately)."""
-    from bids import BIDSLayout  # noqa: PLC0415 - keep pybids off the --help path
+    """A pybids layout (no validation: the BIDS validator runs separately).
 
+    JSON files that pybids cannot read (not UTF-8, not JSON, not an object) are left out of
+    the index and kept in ``layout.invalid_json``: only the runs they apply to fail.
+    """
+    from bids import BIDSLayout, BIDSLayoutIndexer  # noqa: PLC0415 - not on the --help path
+    from bids.layout.validation import DEFAULT_LOCATIONS_TO_IGNORE  # noqa: PLC0415
+
+    bids_dir = Path(bids_dir)
+
+    def index(invalid):
+        ignore = [*DEFAULT_LOCATIONS_TO_IGNORE,
+                  *(p.relative_to(bids_dir).as_posix() for p in invalid)]
+        layout = BIDSLayout(str(bids_dir), validate=False, derivatives=False,
+                            indexer=BIDSLayoutIndexer(validate=False, ignore=ignore))
+        layout.invalid_json = invalid
+        return layout
+
+    # a FIFO or device named *.json would block pybids forever: never let it read one
+    special = {p: MetadataError('not a regular file', path=p, field='file')
+               for p in _json_files(bids_dir) if not p.is_file()}
     try:
-        return BIDSLayout(str(bids_dir), validate=False, derivatives=False)
+        return index(special)
     except Exception as exc:  # noqa: BLE001 - pybids raises many types for a broken dataset
-        bad_json = _first_invalid_json(Path(bids_dir))
-        if bad_json is not None:
-            raise bad_json from None
-        raise MetadataError(f'not a readable BIDS dataset ({exc})', path=bids_dir,
-                            field='dataset_description.json') from None
+        first = exc
+    invalid = {**special, **_invalid_json(bids_dir)}
+    top = invalid.get(bids_dir / 'dataset_description.json')
+    if top is not None:
+        raise top
+    if len(invalid) > len(special):
+        try:
+            return index(invalid)
+        except Exception as exc:  # noqa: BLE001
+            first = exc
+    raise MetadataError(f'not a readable BIDS dataset ({first})', path=bids_dir,
+                        field='dataset_description.json') from None
 
 
-def _first_invalid_json(bids_dir: Path) -> MetadataError | None:
-    """The error naming the first JSON file (outside derivatives/) that does not parse."""
+def _json_files(bids_dir: Path):
+    """JSON files pybids indexes (not under derivatives/, sourcedata/, … or hidden)."""
     for path in sorted(bids_dir.rglob('*.json')):
         parts = path.relative_to(bids_dir).parts
-        if parts[0] in ('derivatives', 'sourcedata') or any(p.startswith('.') for p in parts):
+        if parts[0] in ('derivatives', 'sourcedata', 'code', 'models', 'stimuli') or any(
+                p.startswith('.') for p in parts):
             continue
+        yield path
+
+
+def _invalid_json(bids_dir: Path) -> dict[Path, MetadataError]:
+    """An error for each JSON file that pybids would index and is not a JSON object."""
+    out = {}
+    for path in _json_files(bids_dir):
         try:
-            json.loads(path.read_text(encoding='utf-8'))
+            if not path.is_file():
+                continue  # reported as not a regular file
+            data = json.loads(path.read_text(encoding='utf-8'))
+            if not isinstance(data, dict):
+                raise ValueError(f'the top level is a {type(data).__name__}, not an object')
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            return MetadataError(f'not valid JSON ({exc})', path=path, field='json')
+            out[path] = MetadataError(f'not valid JSON ({exc})', path=path, field='json')
+    return out
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def check_run_files(bids_root: Path, run: AslRun) -> None:
+    """Refuse a run whose name is not BIDS or whose files are not plain files of the dataset.
+
+    A symlink may point anywhere inside the dataset (DataLad's ``.git/annex``), not outside it:
+    the run would depend on files the dataset does not hold (and a container would not see).
+    """
+    asl = run.asl_file
+    ent = run.entities
+    rel = Path(os.path.abspath(asl)).relative_to(os.path.abspath(bids_root)).parts
+    folder = (f'sub-{ent.get("subject")}', *([f'ses-{ent["session"]}'] if ent.get('session')
+                                             else []), 'perf')
+    name = re.compile(rf'sub-{re.escape(str(ent.get("subject")))}'
+                      + (rf'_ses-{re.escape(str(ent["session"]))}' if ent.get('session') else '')
+                      + r'(_[a-z]+-[A-Za-z0-9]+)*_asl\.nii(\.gz)?')
+    if rel[:-1] != folder or not name.fullmatch(rel[-1]):
+        raise MetadataError('is not a BIDS name: expected sub-<label>/[ses-<label>/]perf/'
+                            'sub-<label>[_ses-<label>][_<key>-<value>...]_asl.nii[.gz] with '
+                            'alphanumeric labels', path=asl, field='filename')
+    root = Path(bids_root).resolve()
+    files = [asl, run.aslcontext_file, run.m0_file,
+             *(Path(str(f).split('.nii')[0] + '.json') for f in (asl, run.m0_file) if f)]
+    for path in (Path(f) for f in files if f is not None):
+        if not os.path.lexists(path):
+            continue  # a missing file is reported by the validation of the run
+        target = path.resolve()
+        if not path.exists():
+            raise MetadataError(f'is a broken symlink (to {os.readlink(path)})', path=path,
+                                field='symlink')
+        if not _inside(target, root):
+            raise MetadataError(f'points outside the BIDS dataset (to {target}); copy the '
+                                'file into the dataset (cp -L) or mount its target inside it',
+                                path=path, field='symlink')
+        if not target.is_file():
+            raise MetadataError('is not a regular file', path=path, field='file')
+
+
+def _invalid_json_of(run: AslRun, bids_root: Path, invalid: dict) -> MetadataError | None:
+    """The error of an unreadable JSON that applies to the run: an ASL or M0 sidecar in the
+    run's folder or a parent (inheritance principle)."""
+    folders = {Path(os.path.abspath(f)).parent for f in (run.asl_file, run.m0_file) if f}
+    for path, error in invalid.items():
+        if not path.name.endswith(('asl.json', 'm0scan.json')):
+            continue  # participants.json, anat sidecars, ...: not this run's metadata
+        where = Path(os.path.abspath(path)).parent
+        if any(_inside(folder, where) for folder in folders):
+            return error
     return None
 
 
@@ -130,17 +228,25 @@ def collect_asl_runs(layout, subjects=None, sessions=None) -> list[AslRun]:
     if sessions:
         query['session'] = list(sessions)
     runs = []
+    invalid = getattr(layout, 'invalid_json', {})
     for bids_file in sorted(layout.get(**query), key=lambda f: f.path):
         asl_file = Path(bids_file.path)
         entities = {k: v for k, v in bids_file.get_entities().items() if k in ENTITY_ORDER}
         ctx = asl_file.parent / (asl_file.name.split('_asl.nii')[0] + '_aslcontext.tsv')
-        metadata = _metadata(layout, asl_file)
-        m0_file, m0_meta = (None, None)
-        if metadata.get('M0Type') == 'Separate':
-            m0_file, m0_meta = _find_m0(layout, bids_root, asl_file, entities)
-        runs.append(AslRun(asl_file=asl_file, aslcontext_file=ctx if ctx.exists() else None,
-                           m0_file=m0_file, metadata=metadata, m0_metadata=m0_meta,
-                           entities=entities))
+        run = AslRun(asl_file=asl_file, aslcontext_file=ctx if os.path.lexists(ctx) else None,
+                     m0_file=None, metadata={}, m0_metadata=None, entities=entities)
+        try:  # a problem of one run is reported with the others, not for the whole dataset
+            check_run_files(bids_root, run)
+            run.metadata = _metadata(layout, asl_file)
+            if run.metadata.get('M0Type') == 'Separate':
+                run.m0_file, run.m0_metadata = _find_m0(layout, bids_root, asl_file, entities)
+            check_run_files(bids_root, run)
+            bad_json = _invalid_json_of(run, bids_root, invalid)
+            if bad_json is not None:
+                raise bad_json
+        except MetadataError as exc:
+            run.problem = exc
+        runs.append(run)
     if not runs:
         what = f'participant(s) {", ".join(subjects)}' if subjects else 'the dataset'
         raise InputMissingError(f'no perf/*_asl.nii[.gz] runs found for {what}',

@@ -13,10 +13,10 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import nibabel as nb
 import numpy as np
 
 from bids_asl.errors import MetadataError
+from bids_asl.io.imagecheck import ImageCheck, check_image
 
 ASL_TYPES = ('PCASL', 'CASL', 'PASL')
 M0_TYPES = ('Separate', 'Included', 'Estimate', 'Absent')
@@ -31,6 +31,9 @@ TI1_RANGE = (0.05, 5.0)
 TR_RANGE = (0.1, 100.0)
 FIELD_RANGE = (0.05, 12.0)
 AFFINE_TOLERANCE_MM = 1e-3
+#: A run is refused when more than this fraction of its voxels is NaN or ±Inf in some volume
+#: of the ASL series or the M0 image; fewer are excluded from the brain mask with a warning.
+MAX_NONFINITE_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class AslParams:
     acquisition_type: str
     slice_timing: tuple[float, ...] | None
     slice_encoding_direction: str
+    nonfinite_voxels: int = 0  # voxels NaN/Inf in the ASL series or M0: excluded from the mask
 
     @property
     def difference_plds(self) -> tuple[float, ...]:
@@ -152,11 +156,29 @@ def read_aslcontext(path) -> tuple[str, ...]:
     return types
 
 
-def _image_header(path, field='image'):
-    try:
-        return nb.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for bad files
-        _fail(path, field, f'cannot be read as NIfTI ({exc.__class__.__name__}: {exc})')
+def _check_values(check: ImageCheck, path, types, *, m0_role: str | None = None) -> np.ndarray:
+    """Non-finite voxels of one image (bool map); refuses unusable voxel values."""
+    for i, n_finite in enumerate(check.finite_voxels):
+        vtype = types[i] if types else 'M0'
+        if n_finite == 0 and vtype != 'noRF':
+            _fail(path, 'image', f'volume {i + 1} ({vtype}) has no finite value (all NaN/Inf)')
+    fraction = check.nonfinite.sum() / check.n_voxels
+    if fraction > MAX_NONFINITE_FRACTION:
+        _fail(path, 'image', f'{fraction:.0%} of the voxels are NaN or Inf in some volume '
+                             f'(at most {MAX_NONFINITE_FRACTION:.0%} can be masked out)')
+    if m0_role is not None:
+        volumes = [i for i, t in enumerate(types) if t == m0_role] if types else \
+            list(range(check.n_volumes))
+        for i in volumes:
+            where = f'volume {i + 1} ({m0_role})' if types else 'M0'
+            if check.positive_voxels[i] == 0:
+                _fail(path, 'M0', f'{where} has no positive finite voxel (zero, negative or NaN '
+                                  'everywhere: cannot calibrate)')
+            if check.negative_voxels[i] > check.positive_voxels[i]:
+                _fail(path, 'M0', f'{where} has more negative ({check.negative_voxels[i]}) than '
+                                  f'positive ({check.positive_voxels[i]}) voxels: M0 must be '
+                                  'positive (sign flipped or a wrong scale slope?)')
+    return check.nonfinite
 
 
 def _check_pld_values(pld, types, path):
@@ -180,12 +202,13 @@ def validate_run(
         _fail(expected, 'volume_type', 'required file is missing (it gives the type of each '
                                        f'volume of {Path(asl_file).name})')
     types = read_aslcontext(aslcontext_file)
-    img = _image_header(asl_file)
-    shape = tuple(int(s) for s in img.shape)
+    img = check_image(asl_file)
+    shape = img.shape
     if len(shape) == 3:
+        if len(types) > 1:
+            _fail(asl_file, 'dim', f'is a 3-D image (one volume) but {Path(aslcontext_file).name}'
+                                   f' lists {len(types)} volumes: a 4-D series is expected')
         shape = shape + (1,)
-    if len(shape) != 4:
-        _fail(asl_file, 'dim', f'ASL image must be 3-D or 4-D, got shape {img.shape}')
     n_vols = shape[3]
     if len(types) != n_vols:
         _fail(aslcontext_file, 'volume_type',
@@ -196,6 +219,8 @@ def validate_run(
               f'{n_control} control and {n_label} label volumes cannot be paired')
     if not (n_control or types.count('deltam') or types.count('cbf')):
         _fail(aslcontext_file, 'volume_type', 'no control/label, deltam or cbf volumes')
+    m0_role = {'Included': 'm0scan', 'Absent': 'control'}.get(metadata.get('M0Type'))
+    nonfinite = _check_values(img, asl_file, types, m0_role=m0_role)
 
     asl_type = _enum(meta, 'ArterialSpinLabelingType', sidecar, ASL_TYPES)
     m0_type = _enum(meta, 'M0Type', sidecar, M0_TYPES)
@@ -283,15 +308,14 @@ def validate_run(
         if m0_file is None:
             _fail(sidecar, 'M0Type',
                   'is Separate but no *_m0scan.nii[.gz] has IntendedFor this run')
-        m0_img = _image_header(m0_file)
+        m0_img = check_image(m0_file)
         m0_sidecar = Path(str(m0_file).replace('.nii.gz', '.json').replace('.nii', '.json'))
-        if m0_img.ndim not in (3, 4):
-            _fail(m0_file, 'dim', f'M0 image must be 3-D or 4-D, got shape {m0_img.shape}')
         if tuple(m0_img.shape[:3]) != shape[:3]:
             _fail(m0_file, 'shape', f'M0 grid {tuple(m0_img.shape[:3])} differs from the '
                                     f'ASL grid {shape[:3]}')
         if not np.allclose(m0_img.affine, img.affine, atol=AFFINE_TOLERANCE_MM):
             _fail(m0_file, 'affine', 'M0 and ASL images are not on the same grid (affines differ)')
+        nonfinite = nonfinite | _check_values(m0_img, m0_file, (), m0_role='M0')
         m0_meta = m0_metadata or {}
         m0_tr = _number(m0_meta, 'RepetitionTimePreparation', m0_sidecar, rng=TR_RANGE,
                         seconds=True)
@@ -307,4 +331,5 @@ def validate_run(
         background_suppression=bs, bs_pulses=bs_pulses, m0_type=m0_type,
         m0_estimate=m0_estimate, m0_tr=m0_tr, asl_tr=asl_tr, field_strength=field,
         acquisition_type=acq, slice_timing=slice_timing, slice_encoding_direction=direction,
+        nonfinite_voxels=int(nonfinite.sum()),
     )

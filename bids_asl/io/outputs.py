@@ -1,7 +1,8 @@
 """Copy one run's results from the work dir into the derivative dataset, with sidecars.
 
-Every file is written under a temporary name and renamed into place; JSON is written with
-sorted keys and NIfTI with a zero gzip mtime, so an identical rerun yields identical bytes.
+Every file is written under a temporary name and renamed into place, all of a run's files or
+none (:func:`~bids_asl.io.images.write_all_or_none`); JSON is written with sorted keys and NIfTI
+with a zero gzip mtime, so an identical rerun yields identical bytes.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ import numpy as np
 
 from bids_asl import __version__
 from bids_asl.io import images
-from bids_asl.io.derivatives import derivative_path, derivative_uri, raw_uri, write_json
-from bids_asl.io.images import atomic_write_bytes
+from bids_asl.io.derivatives import (
+    check_inside,
+    derivative_path,
+    derivative_uri,
+    json_bytes,
+    raw_uri,
+)
 from bids_asl.io.metadata import AslParams
 from bids_asl.io.qctable import CONFOUND_COLUMNS, qc_row, qc_sidecar
 
@@ -38,6 +44,8 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
                'cbf_se': path('cbf', 'stderr'), 'att_se': path('att', 'stderr'),
                'rsquared': path('rsquared', 'fit'), 'abv': path('abv'),
                'score_cbf': path('cbf', 'score'), 'scrub_cbf': path('cbf', 'scrub')}
+    for target in targets.values():  # before anything resolves a path through a symlink
+        check_inside(output_dir, target)
     raw_sources = [raw_uri(bids_dir, p.asl_file)]
     if p.m0_file:
         raw_sources.append(raw_uri(bids_dir, p.m0_file))
@@ -62,6 +70,10 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
              'ArterialSpinLabelingType': p.asl_type, 'MagneticFieldStrength': p.field_strength,
              **constants, **cbf_info, 'M0': m0_info,
              'VoxelsOutsideMask': 'set to 0 (see the brain mask)', **software}
+    if p.nonfinite_voxels:
+        quant['Warnings'] = [*quant.get('Warnings', []),
+                             f'{p.nonfinite_voxels} voxel(s) are NaN or Inf in some volume of the '
+                             'source images: excluded from the brain mask']
     multi = 'Model' in cbf_info
     method = ('multi-delay kinetic model fit' if multi
               else 'mean over the ΔM volumes (single-delay consensus model)')
@@ -89,34 +101,39 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
         sidecars['deltam_mean']['Description'] = ('mean ΔM per delay (one volume per '
                                                   'DeltaMMeanVolumes entry), zero outside mask')
         sidecars['deltam_mean']['DeltaMMeanVolumes'] = cbf_info.get('DeltaMMeanVolumes')
-    written = []
+    written, items = [], []
     n_volumes = cbf_info.get('NumberOfDeltaMVolumes', 1)
     for key, target in targets.items():
         if key not in files or (key == 'cbf_timeseries' and n_volumes < 2):
             continue
         data, img = images.load(files[key])
         dtype = np.uint8 if key == 'mask' else np.float32
-        images.save(data, img, target, dtype=dtype)
-        write_json(_sidecar(target), {k: v for k, v in sidecars[key].items() if v is not None})
+        items.append((target, images.nifti_bytes(data, img, dtype=dtype)))
+        items.append((_sidecar(target),
+                      json_bytes({k: v for k, v in sidecars[key].items() if v is not None})))
         written.append(str(target))
-    written += _write_tables(output_dir, entities, prefix, files, qc_metrics, motion_info,
-                             raw_sources)
+    tables = _tables(output_dir, entities, prefix, files, qc_metrics, motion_info, raw_sources)
+    items += tables
+    written += [str(t) for t, _ in tables if t.suffix == '.tsv']
+    for target, _ in tables:
+        check_inside(output_dir, target)
+    # all of the run's files or none: a full disk never leaves half a run behind
+    images.write_all_or_none(items)
     return written
 
 
-def _write_tables(output_dir, entities, prefix, files, qc_metrics, motion_info, raw_sources):
-    written = []
+def _tables(output_dir, entities, prefix, files, qc_metrics, motion_info, raw_sources):
+    items = []
     if 'confounds' in files:
         target = derivative_path(output_dir, entities, prefix, 'timeseries', desc='confounds',
                                  extension='.tsv')
-        atomic_write_bytes(target, Path(files['confounds']).read_bytes())
-        write_json(target.with_suffix('.json'), {**CONFOUND_COLUMNS, 'Sources': raw_sources,
-                                                 'Realignment': motion_info or {}})
-        written.append(str(target))
+        items.append((target, Path(files['confounds']).read_bytes()))
+        items.append((target.with_suffix('.json'),
+                      json_bytes({**CONFOUND_COLUMNS, 'Sources': raw_sources,
+                                  'Realignment': motion_info or {}})))
     if qc_metrics is not None:
         target = derivative_path(output_dir, entities, prefix, 'cbf', desc='qc',
                                  extension='.tsv')
-        atomic_write_bytes(target, qc_row(qc_metrics, entities, prefix).encode())
-        write_json(target.with_suffix('.json'), qc_sidecar())
-        written.append(str(target))
-    return written
+        items.append((target, qc_row(qc_metrics, entities, prefix).encode()))
+        items.append((target.with_suffix('.json'), json_bytes(qc_sidecar())))
+    return items

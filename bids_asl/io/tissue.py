@@ -1,4 +1,5 @@
-"""User-supplied tissue probability maps (``--tissue-maps DIR``) for one run."""
+"""User-supplied maps for one run: tissue probabilities (``--tissue-maps DIR``) and lesion
+masks (``--lesion-masks DIR``)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,39 @@ def check_tissue_maps(paths, asl_file) -> None:
         if not np.all(np.isfinite(data)) or data.min() < 0 or data.max() > 1.0 + 1e-6:
             raise MetadataError('probabilities must be finite and within 0-1', path=path,
                                 field='--tissue-maps')
+
+
+def find_lesion_mask(folder, prefix: str, entities: dict):
+    """A run's lesion mask (``<prefix>_label-lesion_{mask,roi}``) or its subject[/session]'s
+    (``sub-X[_ses-Y]_label-lesion_{mask,roi}``), anywhere in ``folder``; None if absent."""
+    stems = [prefix, f'sub-{entities["subject"]}'
+             + (f'_ses-{entities["session"]}' if entities.get('session') else '')]
+    for stem in stems:
+        for suffix in ('mask', 'roi'):
+            hits = sorted(Path(folder).rglob(f'{stem}_*label-lesion_{suffix}.nii*')) + \
+                sorted(Path(folder).rglob(f'{stem}_label-lesion_{suffix}.nii*'))
+            if hits:
+                return hits[0]
+    return None
+
+
+def lesion_space(path, asl_file, t1w_file) -> str:
+    """'asl' or 'T1w': the grid the lesion mask is on (shape and affine); a one-line error
+    naming the file otherwise, or when it holds no lesion voxel."""
+    img = nb.load(str(path))
+    data = np.asarray(img.dataobj)
+    if img.ndim != 3 or not np.all(np.isfinite(data)):
+        raise MetadataError('lesion mask must be a finite 3-D image', path=path,
+                            field='--lesion-masks')
+    if not np.any(data > 0):
+        raise MetadataError('lesion mask has no lesion voxel', path=path,
+                            field='--lesion-masks')
+    for space, reference in (('asl', asl_file), ('T1w', t1w_file)):
+        if reference is None:
+            continue
+        ref = nb.load(str(reference))
+        if tuple(ref.shape[:3]) == tuple(img.shape) and np.allclose(ref.affine, img.affine,
+                                                                    atol=1e-3):
+            return space
+    raise MetadataError('lesion mask is neither on the ASL grid nor on the T1w grid '
+                        '(shape and affine)', path=path, field='--lesion-masks')

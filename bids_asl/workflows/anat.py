@@ -8,6 +8,8 @@ from nipype.pipeline import engine as pe
 from bids_asl.interfaces.anat import (
     AslToAnat,
     Asymmetry,
+    CbfStandardError,
+    LesionStats,
     PartialVolumeCorrect,
     PrepareAtlas,
     ProjectMaps,
@@ -19,9 +21,10 @@ T1W_FIELDS = ('t1w_preproc', 'brain_mask', 'gm', 'wm', 'csf', 'dseg', 'to_templa
               'xfm_affine', 'xfm_warp', 'xfm_inverse_warp', 't1w_template', 'info')
 #: Run-level anatomy outputs that go to the derivative writer.
 RUN_ANAT_FILES = ('gm', 'wm', 'csf', 'to_anat_txt', 'cbf_t1w', 'att_t1w', 'cbf_template',
-                  'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm', 'asymmetry')
+                  'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm', 'asymmetry',
+                  'se_template', 'se_t1w')
 RUN_ANAT_FIELDS = RUN_ANAT_FILES + ('anat_info', 'regional', 'tissue', 'pvc_info',
-                                    'asym_clusters', 'asym_info')
+                                    'asym_clusters', 'asym_info', 'lesion_rows', 'lesion_info')
 #: Subject-level inputs a run needs from the T1w workflow.
 SUBJECT_INPUTS = ('t1w_preproc', 't1w_mask', 't1w_gm', 't1w_wm', 't1w_csf', 'to_template')
 
@@ -62,7 +65,8 @@ def init_atlas_wf(*, atlases: tuple[str, ...], name: str = 'atlas_wf') -> pe.Wor
 
 
 def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
-                     asymmetry: dict | None = None, mem_gb: float = 1.0,
+                     asymmetry: dict | None = None, lesion_space: str | None = None,
+                     mem_gb: float = 1.0,
                      name: str = 'asl_anat_wf') -> pe.Workflow:
     """One run in anatomy: ASL → T1w (or template) registration, tissue fractions on the ASL
     grid, CBF/ATT in T1w and template space, regional and tissue tables, optional PVC, and
@@ -75,7 +79,8 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(
         fields=['reference', 'mask', 'cbf', 'att', *SUBJECT_INPUTS, 'atlas_names',
-                'atlas_labels', 'atlas_json']), name='inputnode')
+                'atlas_labels', 'atlas_json', 'lesion_mask', 'cbf_se', 'cbf_timeseries']),
+        name='inputnode')
     outputnode = pe.Node(niu.IdentityInterface(fields=list(RUN_ANAT_FIELDS)),
                          name='outputnode')
     to_anat = pe.Node(AslToAnat(), name='asl_to_anat', mem_gb=mem_gb)
@@ -97,7 +102,15 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
                                ('mask_template', 'mask_template')]),
         (stats, outputnode, [('regional', 'regional'), ('tissue', 'tissue')]),
     ])  # fmt:skip
+    if multi_delay:  # the fit's own standard errors
+        workflow.connect(inputnode, 'cbf_se', project, 'se')
+    else:  # SD/√n over the ΔM volumes
+        se = pe.Node(CbfStandardError(), name='cbf_standard_error', mem_gb=mem_gb)
+        workflow.connect([(inputnode, se, [('cbf_timeseries', 'cbf_timeseries')]),
+                          (se, project, [('se', 'se')])])
+    workflow.connect(project, 'se_template', outputnode, 'se_template')
     if has_t1w:
+        workflow.connect(project, 'se_t1w', outputnode, 'se_t1w')
         workflow.connect([
             (inputnode, to_anat, [('t1w_preproc', 't1w_preproc'), ('t1w_mask', 't1w_mask'),
                                   ('t1w_gm', 'gm'), ('t1w_wm', 'wm'), ('t1w_csf', 'csf'),
@@ -124,6 +137,20 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
             (asym, outputnode, [('asymmetry', 'asymmetry'), ('clusters', 'asym_clusters'),
                                 ('info', 'asym_info')]),
         ])  # fmt:skip
+    if lesion_space:
+        stats_lesions = pe.Node(LesionStats(space=lesion_space), name='lesion_stats',
+                                mem_gb=mem_gb)
+        workflow.connect([
+            (inputnode, stats_lesions, [('lesion_mask', 'lesion_mask'), ('cbf', 'cbf'),
+                                        ('mask', 'mask')]),
+            (to_anat, stats_lesions, [('wm', 'wm')]),
+            (stats_lesions, outputnode, [('rows', 'lesion_rows'), ('info', 'lesion_info')]),
+        ])  # fmt:skip
+        if lesion_space == 'T1w':
+            workflow.connect([
+                (inputnode, stats_lesions, [('t1w_mask', 't1w_mask'), ('t1w_wm', 't1w_wm')]),
+                (project, stats_lesions, [('cbf_t1w', 'cbf_t1w')]),
+            ])  # fmt:skip
     if pvc:
         correct = pe.Node(PartialVolumeCorrect(), name='pvc', mem_gb=mem_gb)
         workflow.connect([
@@ -136,11 +163,13 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
 
 
 def anat_output_fields(*, has_t1w: bool, multi_delay: bool, pvc: bool,
-                       asymmetry: bool = False) -> tuple[str, ...]:
+                       asymmetry: bool = False, lesions: bool = False) -> tuple[str, ...]:
     """The RUN_ANAT_FIELDS a run's anatomy workflow actually produces."""
     skip = set() if asymmetry else {'asymmetry', 'asym_clusters', 'asym_info'}
+    if not lesions:
+        skip |= {'lesion_rows', 'lesion_info'}
     if not has_t1w:
-        skip |= {'cbf_t1w', 'att_t1w'}
+        skip |= {'cbf_t1w', 'att_t1w', 'se_t1w'}
     if not multi_delay:
         skip |= {'att_t1w', 'att_template'}
     if not pvc:

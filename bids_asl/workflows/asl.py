@@ -26,7 +26,7 @@ def output_fields(*, multi_delay: bool, fit_abv: bool = False,
         else SINGLE_DELAY_FIELDS
     anat = () if not anatomy else anat_output_fields(
         has_t1w=anatomy['has_t1w'], multi_delay=multi_delay, pvc=anatomy['pvc'],
-        asymmetry=bool(anatomy.get('asymmetry')))
+        asymmetry=bool(anatomy.get('asymmetry')), lesions=bool(anatomy.get('lesion_space')))
     return OUTPUT_FIELDS + extra + (MOTION_FIELDS if motion_correction else ()) + anat
 
 
@@ -51,7 +51,8 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(
         fields=['asl_file', 'm0_file', 't1_map', 'gm', 'wm', 'csf', *SUBJECT_INPUTS,
-                'atlas_names', 'atlas_labels', 'atlas_json']), name='inputnode')
+                'atlas_names', 'atlas_labels', 'atlas_json', 'lesion_mask']),
+        name='inputnode')
     outputnode = pe.Node(niu.IdentityInterface(fields=list(fields)), name='outputnode')
     compute_m0 = pe.Node(ComputeM0(params=params, constants=constants), name='compute_m0',
                          mem_gb=mem_gb)
@@ -121,19 +122,25 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
 def _connect_anatomy(workflow, anatomy, multi_delay, inputnode, outputnode, compute_m0,
                      compute_mask, compute_cbf):
     anat_wf = init_asl_anat_wf(has_t1w=anatomy['has_t1w'], multi_delay=multi_delay,
-                               pvc=anatomy['pvc'], asymmetry=anatomy.get('asymmetry'))
+                               pvc=anatomy['pvc'], asymmetry=anatomy.get('asymmetry'),
+                               lesion_space=anatomy.get('lesion_space'))
     subject = SUBJECT_INPUTS if anatomy['has_t1w'] else ()
     workflow.connect([
         (compute_m0, anat_wf, [('reference', 'inputnode.reference')]),
         (compute_mask, anat_wf, [('mask', 'inputnode.mask')]),
         (compute_cbf, anat_wf, [('cbf', 'inputnode.cbf')]),
         (inputnode, anat_wf, [(f, f'inputnode.{f}') for f in
-                              (*subject, 'atlas_names', 'atlas_labels', 'atlas_json')]),
+                              (*subject, 'atlas_names', 'atlas_labels', 'atlas_json',
+                               *(('lesion_mask',) if anatomy.get('lesion_space') else ()))]),
     ])  # fmt:skip
     if multi_delay:
-        workflow.connect(compute_cbf, 'att', anat_wf, 'inputnode.att')
+        workflow.connect([(compute_cbf, anat_wf, [('att', 'inputnode.att'),
+                                                  ('cbf_se', 'inputnode.cbf_se')])])
+    else:
+        workflow.connect(compute_cbf, 'cbf_timeseries', anat_wf, 'inputnode.cbf_timeseries')
     for field in anat_output_fields(has_t1w=anatomy['has_t1w'], multi_delay=multi_delay,
                                     pvc=anatomy['pvc'],
-                                    asymmetry=bool(anatomy.get('asymmetry'))):
+                                    asymmetry=bool(anatomy.get('asymmetry')),
+                                    lesions=bool(anatomy.get('lesion_space'))):
         workflow.connect(anat_wf, f'outputnode.{field}', outputnode, field)
     return anat_wf

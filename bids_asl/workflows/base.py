@@ -58,13 +58,16 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
         if run.anatomy is not None:
             anatomy = {'has_t1w': run.t1w_file is not None, 'pvc': run.anatomy['pvc'],
                        'user_tissue': run.tissue is not None,
-                       'asymmetry': run.anatomy.get('asymmetry')}
+                       'asymmetry': run.anatomy.get('asymmetry'),
+                       'lesion_space': run.anatomy.get('lesion_space')}
         run_wf = init_asl_cbf_wf(params=run.params, constants=run.constants,
                                  multi_delay=run.multi_delay, kinetic=run.kinetic,
                                  motion_correction=run.motion_correction,
                                  outlier_methods=run.outlier_methods, anatomy=anatomy,
                                  name=f'asl_{safe_name(run.prefix)}_wf')
         run_wf.inputs.inputnode.asl_file = run.asl_file
+        if run.anatomy and run.anatomy.get('lesion_mask'):
+            run_wf.inputs.inputnode.lesion_mask = run.anatomy['lesion_mask']
         if run.t1_map:
             run_wf.inputs.inputnode.t1_map = run.t1_map
         if run.tissue:

@@ -192,8 +192,15 @@ def no_t1w(tmp_path_factory):
                                     data[..., k])
     (perf / 'sub-pcasl1pld_asl.nii.gz').unlink()
     nb.save(nb.Nifti1Image(data, img.affine, img.header), perf / 'sub-pcasl1pld_asl.nii.gz')
+    lesions = root / 'lesions'
+    lesions.mkdir()
+    lesion = np.zeros(data.shape[:3], np.uint8)
+    lesion[38:41, 30:33, 14:16] = 1  # two "lesions" in right white matter
+    lesion[40, 40, 12] = 1
+    nb.save(nb.Nifti1Image(lesion, img.affine), lesions / 'sub-pcasl1pld_label-lesion_mask.nii.gz')
     assert run_cli(bids, root / 'out', 'participant', '--no-motion-correction',
-                   '--atlases', 'AAL', '--skip-bids-validation', anatomy=True) == 0
+                   '--atlases', 'AAL', '--lesion-masks', lesions, '--skip-bids-validation',
+                   anatomy=True) == 0
     return root / 'out'
 
 
@@ -245,9 +252,60 @@ def test_asymmetry_finds_a_one_sided_30_percent_deficit(no_t1w):
     assert np.allclose(ai, -mirror_x(ai, gm_tpl.affine), atol=1e-5)
 
 
+def test_lesion_table_equals_an_independent_computation(no_t1w):
+    from scipy import ndimage
+
+    perf = no_t1w / 'sub-pcasl1pld' / 'perf'
+    rows = {(r['kind'], r['lesion'], r['band_mm']): r
+            for r in _tsv(perf / 'sub-pcasl1pld_desc-lesions_cbf.tsv')}
+    cbf = nb.load(perf / 'sub-pcasl1pld_cbf.nii.gz')
+    values, voxel = cbf.get_fdata(), np.array(cbf.header.get_zooms()[:3])
+    brain = nb.load(perf / 'sub-pcasl1pld_desc-brain_mask.nii.gz').get_fdata() > 0
+    wm = nb.load(perf / 'sub-pcasl1pld_label-WM_probseg.nii.gz').get_fdata()
+    big = np.zeros(values.shape, bool)
+    big[38:41, 30:33, 14:16] = True
+    big &= brain
+    assert int(rows[('lesion', '1', 'n/a')]['n_voxels']) == big.sum() == 18
+    assert float(rows[('lesion', '1', 'n/a')]['mean']) == pytest.approx(values[big].mean(),
+                                                                       rel=1e-5)
+    assert float(rows[('lesion', '1', 'n/a')]['volume_mm3']) == pytest.approx(
+        18 * voxel.prod(), rel=1e-5)
+    # ring 0-2 mm: with 3 x 3.6 x 7.9 mm voxels no voxel centre is within 2 mm -> empty;
+    # 2-4 mm: the face neighbours along x (3.08 mm) and y (3.64 mm), not z (7.9 mm)
+    assert int(rows[('ring', '1', '0-2')]['n_voxels']) == 0
+    lesion_all = big.copy()
+    lesion_all[40, 40, 12] = True
+    x_neighbours = np.zeros_like(big)
+    x_neighbours[[37, 41], 30:33, 14:16] = True
+    x_neighbours[38:41, [29, 33], 14:16] = True
+    ring = x_neighbours & brain & ~lesion_all
+    assert int(rows[('ring', '1', '2-4')]['n_voxels']) == ring.sum()
+    assert float(rows[('ring', '1', '2-4')]['mean']) == pytest.approx(values[ring].mean(),
+                                                                     rel=1e-5)
+    nawm = brain & ~lesion_all & (wm >= 0.7)
+    distance = ndimage.distance_transform_edt(~lesion_all, sampling=voxel)
+    far = nawm & (distance > 20)
+    assert int(rows[('nawm', 'all', '>20')]['n_voxels']) == far.sum()
+    assert float(rows[('nawm', 'all', '>20')]['mean']) == pytest.approx(values[far].mean(),
+                                                                       rel=1e-5)
+
+
+def test_lesion_mask_on_a_foreign_grid_is_a_data_error(tmp_path, capsys):
+    lesions = tmp_path / 'lesions'
+    lesions.mkdir()
+    nb.save(nb.Nifti1Image(np.ones((5, 5, 5), np.uint8), np.eye(4)),
+            lesions / 'sub-pcasl1pld_label-lesion_mask.nii.gz')
+    code = run_cli(ASLDRO, tmp_path / 'out', 'participant', '--participant-label', 'pcasl1pld',
+                   '--lesion-masks', lesions, '--skip-bids-validation', anatomy=True)
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ': error:' in ln]
+    assert code == 65 and len(err) == 1
+    assert 'sub-pcasl1pld_label-lesion_mask.nii.gz' in err[0] and '--lesion-masks' in err[0]
+    assert not (tmp_path / 'out' / 'sub-pcasl1pld').exists()
+
+
 def test_unknown_atlas_is_a_usage_error(tmp_path, capsys):
     code = run_cli(ASLDRO, tmp_path / 'out', 'participant', '--atlases', 'Bogus',
                    '--skip-bids-validation', anatomy=True)
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ': error:' in ln]
     assert code == 64 and len(err) == 1 and '--atlases' in err[0] and 'Bogus' in err[0]
     assert not (tmp_path / 'out' / 'sub-pcasl1pld').exists()
