@@ -23,7 +23,11 @@ from bids_asl.report.render import flatten, render, software_versions
 CBF_RANGE = (0.0, 100.0)
 ATT_RANGE = (0.0, 3.0)
 ASYM_RANGE = 0.5
-UNSHOWN_SETTINGS = ('run_uuid', 'output_dir', 'work_dir')
+#: Settings of the invocation rather than of the processing: left out of the report, so that a
+#: participant's report is the same bytes whether it ran alone (a Slurm array task) or with
+#: others, in any folder, with any number of processes (the full TOML stays in the log folder).
+UNSHOWN_SETTINGS = ('run_uuid', 'output_dir', 'work_dir', 'participant_label', 'session_label',
+                    'nprocs', 'verbose', 'skip_bids_validation')
 QC_SHOWN = ('mean_fd', 'max_fd', 'deltam_tsnr', 'qei', 'scov_gm', 'negative_cbf_fraction_gm',
             'negative_cbf_fraction_brain', 'gm_wm_ratio', 'cbf_mean_gm', 'cbf_mean_wm',
             'cbf_mean_brain', 'n_deltam_volumes', 'n_deltam_rejected_score',
@@ -192,17 +196,26 @@ def _anatomy(output_dir: Path, subject: str) -> list[dict]:
              'caption': 'preprocessed T1w; grey matter probability 0.5 outlined in yellow'}]
 
 
+def _processing_settings(path: Path) -> str:
+    """The settings TOML without the invocation's keys (``UNSHOWN_SETTINGS``)."""
+    import tomllib  # noqa: PLC0415
+
+    import tomli_w  # noqa: PLC0415
+
+    try:
+        data = tomllib.loads(path.read_text(encoding='utf-8'))
+    except (OSError, ValueError):
+        return ''
+    kept = {k: v for k, v in data.get('bids_asl', {}).items() if k not in UNSHOWN_SETTINGS}
+    return tomli_w.dumps({'bids_asl': kept})
+
+
 def subject_context(output_dir, subject: str, errors=()) -> dict:
     output_dir = Path(output_dir)
     log = collect.latest_log_dir(output_dir, subject)
     settings_text = ''
     if log is not None and (log / 'bids_asl.toml').is_file():
-        # without the run id and this dataset's own location, so that an identical rerun (or
-        # the same run into another folder) writes an identical report; the full file stays
-        # in the log folder
-        settings_text = ''.join(
-            line for line in (log / 'bids_asl.toml').read_text(encoding='utf-8')
-            .splitlines(keepends=True) if not line.startswith(UNSHOWN_SETTINGS))
+        settings_text = _processing_settings(log / 'bids_asl.toml')
     runs = [run_context(r) for r in collect.find_runs(output_dir, subject)]
     return {'subject': subject, 'runs': runs, 'anatomy': _anatomy(output_dir, subject),
             'errors': [{'source': str(s), 'message': str(m)} for s, m in errors],
