@@ -41,6 +41,7 @@ class Settings:
     asymmetry_fwhm: float = 8.0
     asymmetry_threshold: float = 0.15
     asymmetry_min_volume: float = 400.0
+    group_exclude: tuple[str, ...] = ()  # group level: QC exclusion rules, e.g. 'mean_fd>0.5'
     lesion_masks: Path | None = None
     compare_sessions: tuple[str, ...] | None = None  # (A, B): maps of A - B
     compare_normalise: bool = False

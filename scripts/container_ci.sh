@@ -9,7 +9,7 @@
 # 3. runs the participant level, then the group level, in the container as an unprivileged uid
 #    with a read-only root filesystem, no network, the input mounted read-only and only the
 #    output directory writable (container_check.sh run --sif-like), and checks the outputs
-#    (the group level may exit 69, "not implemented yet"; any other failure fails);
+#    (subject reports; the group level must exit 0 and write group/ and group.html);
 # 4. converts the image to a SIF and runs the same participant command with Apptainer as an
 #    unprivileged user; checks the outputs again;
 # 5. prints the image and SIF sizes and the time of each step.
@@ -80,6 +80,17 @@ EOF
   log "$2: $n CBF map(s), dataset_description.json with GeneratedBy.Container: ok"
 }
 
+check_group() { # OUT_DIR LABEL: the group level's tables and reports
+  local out=$1 n_sub n_rows
+  n_sub=$(find "$out" -maxdepth 1 -name 'sub-*.html' -type f | wc -l)
+  ((n_sub > 0)) || die "$2: no sub-*.html subject report in the output"
+  [[ -s $out/group.html ]] || die "$2: no group.html in the output"
+  [[ -s $out/group/group_desc-qc_cbf.tsv ]] || die "$2: no group/group_desc-qc_cbf.tsv"
+  n_rows=$(($(wc -l < "$out/group/group_desc-qc_cbf.tsv") - 1))
+  ((n_rows > 0)) || die "$2: the group QC table has no run"
+  log "$2: $n_sub subject report(s), group.html, group QC table with $n_rows run(s): ok"
+}
+
 fresh_dir() { # a directory the container's unprivileged uid can write
   mkdir -p "$1" && chmod 0777 "$1"
 }
@@ -107,13 +118,9 @@ run_app() { bash "$CCHK" run "$TAG" --sif-like -v "$bids:/data:ro" -v "$out:/out
 timed 'participant, podman --sif-like (--nprocs 2)' run_app /data /out participant --nprocs 2 ||
   die "participant level failed in the container"
 check_outputs "$out" 'podman participant'
-rc=0
-timed 'group, podman --sif-like' run_app /data /out group || rc=$?
-case $rc in
-  0) log "group level: exit 0" ;;
-  69) log "group level: exit 69 (not implemented yet): accepted" ;;
-  *) die "group level exited $rc (only 0, or 69 while it is not implemented, are accepted)" ;;
-esac
+timed 'group, podman --sif-like' run_app /data /out group ||
+  die "group level failed in the container"
+check_group "$out" 'podman group'
 
 if [[ ${CONTAINER_CI_NO_SIF:-0} != 1 ]]; then
   sif=$scratch/bids-asl.sif

@@ -26,6 +26,70 @@ def run_cli(*args, anatomy: bool = False) -> int:
     return main([str(a) for a in args] + extra)
 
 
+GROUP_LEVELS = {'a': 60.0, 'b': 45.0, 'c': 75.0}  # synthetic GM CBF of each subject
+
+
+def _split_sessions(bids, label, sessions):
+    """Move ``sub-<label>``'s run into one copy per session (relative IntendedFor)."""
+    import json
+    import shutil
+
+    src = bids / f'sub-{label}' / 'perf'
+    for ses in sessions:
+        dst = bids / f'sub-{label}' / f'ses-{ses}' / 'perf'
+        dst.mkdir(parents=True)
+        stem = f'sub-{label}_ses-{ses}'
+        for f in src.iterdir():
+            shutil.copy(f, dst / f.name.replace(f'sub-{label}', stem))
+        m0 = dst / f'{stem}_m0scan.json'
+        meta = json.loads(m0.read_text())
+        meta['IntendedFor'] = f'ses-{ses}/perf/{stem}_asl.nii.gz'
+        m0.write_text(json.dumps(meta))
+    shutil.rmtree(src)
+
+
+@pytest.fixture(scope='session')
+def group_dataset(tmp_path_factory):
+    """Three synthetic subjects (sub-a with two sessions) and one broken one, through the
+    participant level (exit 65 for the broken one), plus fake anatomy outputs for every run.
+
+    Returns (bids, out, values): values[prefix] = what fakeanat wrote for that run.
+    """
+    import json
+
+    from bids_asl.synthetic import Variant, make_dataset
+
+    from fakeanat import add_anatomy, add_t1w
+
+    root = tmp_path_factory.mktemp('group')
+    variants = [Variant(label=k, cbf_gm=v, n_pairs=3) for k, v in GROUP_LEVELS.items()]
+    bids = make_dataset(root / 'bids', variants=(*variants, Variant(label='bad')),
+                        shape=(12, 13, 8))
+    _split_sessions(bids, 'a', ('1', '2'))
+    (bids / 'participants.tsv').write_text(
+        'participant_id\tage\tgroup\n' + 'sub-a\t31\tcontrol\nsub-b\t45\tpatient\n'
+        'sub-c\t52\tcontrol\nsub-bad\t60\tpatient\n')
+    sidecar = bids / 'sub-bad/perf/sub-bad_asl.json'
+    meta = json.loads(sidecar.read_text())
+    meta['RepetitionTimePreparation'] = 0
+    sidecar.write_text(json.dumps(meta))
+    out = root / 'out'
+    assert run_cli(bids, out, 'participant', '--skip-bids-validation', '--no-motion-correction',
+                   '-w', root / 'work') == 65
+    rng = np.random.default_rng(7)
+    values = {}
+    for perf in sorted(out.glob('sub-*/**/perf')):
+        for cbf in sorted(perf.glob('*_cbf.json')):
+            prefix = cbf.name[:-len('_cbf.json')]
+            if '_desc-' in prefix or '_space-' in prefix:
+                continue
+            subject = prefix.split('_')[0][4:]
+            values[prefix] = add_anatomy(perf, prefix, rng, level=GROUP_LEVELS[subject],
+                                         template_mask=subject == 'b')
+    add_t1w(out / 'sub-b' / 'anat', 'b', rng)
+    return bids, out, values
+
+
 def clone_dro_subject(root: Path, label: str, source: str = 'pcasl1pld') -> Path:
     """Copy the ASLDRO subject ``sub-<source>`` (perf only) into the BIDS dataset ``root`` as
     ``sub-<label>``, renaming files and IntendedFor; returns the file stem ``.../sub-<label>_``.

@@ -3,6 +3,7 @@
 import ast
 import importlib
 import inspect
+import os
 import pkgutil
 from pathlib import Path
 
@@ -20,8 +21,12 @@ FORBIDDEN = {
            'nipype'),
     'interfaces': ('bids_asl.workflows', 'bids_asl.cli', 'bids'),
     'workflows': ('bids_asl.cli', 'bids'),
+    # the top layer besides cli: reads derivatives, never runs the pipeline
+    'report': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype', 'bids'),
+    'group': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype', 'bids'),
     'clinical': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype'),
 }
+STDLIB_ONLY = ('qcrules.py', 'errors.py', 'constants.py')
 
 
 def _imports(path):
@@ -41,6 +46,32 @@ def test_layer_imports(layer):
             if any(name == f or name.startswith(f + '.') for f in FORBIDDEN[layer]):
                 bad.append(f'{path.name}: {name}')
     assert bad == []
+
+
+def test_stdlib_only_modules():
+    import sys
+
+    for name in STDLIB_ONLY:
+        third = [n for n in _imports(PKG / name) if n.split('.')[0] not in
+                 sys.stdlib_module_names and n != '__future__']
+        assert third == [], name
+
+
+def test_report_uses_no_home_and_imports_matplotlib_lazily(tmp_path):
+    import subprocess
+    import sys
+
+    code = ('import sys, numpy as np; import bids_asl.report.subject, bids_asl.group.run; '
+            'assert "matplotlib" not in sys.modules; from bids_asl.report import figures; '
+            'figures.mosaic(np.ones((4, 4, 3)), vmin=0, vmax=1); '
+            'import matplotlib, os; assert matplotlib.get_backend().lower() == "agg"; '
+            'print(os.environ["MPLCONFIGDIR"])')
+    env = {k: v for k, v in os.environ.items() if k != 'MPLCONFIGDIR'}
+    env['HOME'] = str(tmp_path / 'home')  # must not be created
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                         check=True, cwd=PKG.parent).stdout.strip()
+    assert not (tmp_path / 'home').exists()
+    assert out and not out.startswith(env['HOME'])
 
 
 def test_nothing_imports_cli():

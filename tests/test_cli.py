@@ -85,9 +85,9 @@ def test_unwritable_output_exits_73(dataset, tmp_path, capsys):
     assert run_cli(dataset, blocker / 'out', 'participant') == 73
 
 
-def test_group_level_not_implemented_yet(dataset, tmp_path, capsys):
-    assert run_cli(dataset, tmp_path / 'out', 'group') == 69
-    assert 'not implemented yet' in capsys.readouterr().err
+def test_group_level_without_participant_outputs_exits_66(dataset, tmp_path, capsys):
+    assert run_cli(dataset, tmp_path / 'out', 'group') == 66
+    assert 'run the participant level first' in capsys.readouterr().err
 
 
 def test_multi_delay_with_too_few_volumes_is_refused(tmp_path, capsys):

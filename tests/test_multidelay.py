@@ -101,3 +101,11 @@ def test_bad_t1_map_is_a_clear_error(tmp_path, capsys):
     assert not list((tmp_path / 'out').rglob('*_cbf.nii.gz'))
     assert run_cli(bids, tmp_path / 'out', 'participant', '--t1-tissue-map',
                    tmp_path / 'missing.nii.gz') == 66
+
+
+def test_subject_report_shows_att_and_the_kinetic_model(run):
+    label, _, _, perf = run
+    html = (perf.parents[1] / f'sub-{label}.html').read_text()
+    assert 'alt="ATT"' in html and 'multi-delay kinetic fit' in html
+    assert 'general kinetic model [' in html  # methods text cites Buxton 1998
+    assert 'Buxton RB et al.' in html

@@ -105,3 +105,20 @@ def test_qc_numbers_equal_direct_computation(run):
     inner = ndimage.binary_erosion(truth > 0, iterations=2)
     assert abs(score[inner].mean() / truth[inner].mean() - 1) < 0.02
     assert abs(cbf[inner].mean() / truth[inner].mean() - 1) > 0.05
+
+
+def test_subject_report_shows_motion_and_rejected_volumes(run):
+    perf, _ = run
+    html = (perf.parents[1] / 'sub-m.html').read_text()
+    section = html.split('id="run-sub-m"', 1)[1]
+    assert '<h3>Motion</h3>' in section and section.count('alt="motion plot"') == 3
+    qc = _table(perf / 'sub-m_desc-qc_cbf.tsv')[0]
+    assert f'source volumes {qc["score_rejected_volumes"]}' in section
+    flagged = [i + 1 for i, r in enumerate(_table(perf / 'sub-m_desc-confounds_timeseries.tsv'))
+               if r['score_outlier'] == '1']
+    assert f'volumes flagged by SCORE: {", ".join(map(str, flagged))}.' in section
+    # the FD row of the QC table carries the flag its threshold gives
+    from bids_asl import qcrules
+
+    flag = qcrules.flag('max_fd', qc['max_fd'])
+    assert '<td>max_fd</td><td class="num">' in section and f'>{flag}</td>' in section

@@ -101,8 +101,10 @@ def test_participant_array_then_dependent_group_job(slurm_env, tmp_path):
     assert (out / 'dataset_description.json').is_file()
 
     group = _job(group_id, env)
-    # the group level exits 69 ("not implemented yet") until it exists
-    assert (group['JobState'], group['ExitCode']) in {('COMPLETED', '0:0'), ('FAILED', '69:0')}, \
+    assert (group['JobState'], group['ExitCode']) == ('COMPLETED', '0:0'), \
         (logs / f'group-{group_id}.out').read_text()
+    qc = (out / 'group' / 'group_desc-qc_cbf.tsv').read_text().splitlines()
+    assert len(qc) == 1 + len(LABELS)
+    assert (out / 'group.html').is_file()
     assert _time(group['StartTime']) >= max(_time(t['EndTime']) for t in tasks)
     assert 'group job' in (logs / f'group-{group_id}.out').read_text()

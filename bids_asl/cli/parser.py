@@ -10,15 +10,17 @@ from pathlib import Path
 from bids_asl import __version__
 from bids_asl.config import Settings
 from bids_asl.errors import ExitCode
+from bids_asl.io.qctable import RULE_METRICS
+from bids_asl.qcrules import parse_rule
 
 EPILOG = """exit codes:
   0   success
   64  usage error (bad option, output dir inside the BIDS dir)
   65  invalid data or metadata (the message names the file and the field)
-  66  input missing (BIDS dir, participant, ASL runs)
-  69  not implemented yet (group level)
+  66  input missing (BIDS dir, participant, ASL runs; group: no participant outputs)
+  69  not implemented yet (runs holding only scanner-computed CBF volumes)
   70  internal error (a bug: please report it with the log)
-  73  cannot write the output or work directory (read-only, full, permission)
+  73  cannot write the output or work directory (read-only, full, permission; or a report)
   75  another bids-asl process is working on the participant (try again later)
 """
 
@@ -59,6 +61,23 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
     if value < 1:
         raise argparse.ArgumentTypeError(f'{text!r} must be >= 1')
+    return value
+
+
+def _rule(text: str) -> str:
+    try:
+        return str(parse_rule(text, RULE_METRICS))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value >= 0 or value == float('inf'):
+        raise argparse.ArgumentTypeError(f'{text!r} must be a finite number >= 0')
     return value
 
 
@@ -184,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help='plain least squares (no ATT prior)')
     kin.add_argument('--fit-abv', action='store_true',
                      help='also fit an arterial (macrovascular) component')
+    grp = parser.add_argument_group(
+        'group level (QC-based exclusion from the group maps; recorded in the group sidecars)')
+    grp.add_argument('--group-exclude', nargs='+', type=_rule, default=[], metavar='RULE',
+                     help='exclude a run when METRIC<VALUE (also <=, >, >=) holds for a column '
+                          'of its QC table, e.g. "mean_fd>0.5" "qei<0.6"; n/a never excludes')
+    grp.add_argument('--exclude-fd-above', type=_nonnegative_float, metavar='MM',
+                     help='shorthand for --group-exclude "mean_fd>MM"')
+    grp.add_argument('--exclude-qei-below', type=_fraction, metavar='QEI',
+                     help='shorthand for --group-exclude "qei<QEI"')
     return parser
 
 
@@ -217,5 +245,15 @@ def parse_args(argv=None) -> Settings:
         compare_normalise=args.compare_normalise,
         compare_z_threshold=args.compare_z_threshold,
         atlases=tuple(a for a in dict.fromkeys(args.atlases) if a.lower() != 'none'),
+        group_exclude=_group_rules(args),
         run_uuid=uuid.uuid4().hex[:12],
         version=__version__)
+
+
+def _group_rules(args) -> tuple[str, ...]:
+    rules = list(args.group_exclude)
+    if args.exclude_fd_above is not None:
+        rules.append(str(parse_rule(f'mean_fd>{args.exclude_fd_above!r}')))
+    if args.exclude_qei_below is not None:
+        rules.append(str(parse_rule(f'qei<{args.exclude_qei_below!r}')))
+    return tuple(dict.fromkeys(rules))

@@ -81,7 +81,16 @@ def check_paths(settings) -> None:
     if settings.t1_tissue_map is not None and not settings.t1_tissue_map.is_file():
         raise InputMissingError('file does not exist', path=settings.t1_tissue_map,
                                 field='--t1-tissue-map')
-    for path in (out, settings.effective_work_dir):
+    if settings.analysis_level == 'group':
+        # the group level reads the participants' outputs and writes OUTPUT_DIR/group only
+        if not out.is_dir():
+            raise InputMissingError('no participant outputs: the folder does not exist (run '
+                                    'the participant level first)', path=out,
+                                    field='output_dir')
+        writable = (out,)
+    else:
+        writable = (out, settings.effective_work_dir)
+    for path in writable:
         try:
             path.mkdir(parents=True, exist_ok=True)
             # a unique name: array tasks on several hosts may share PIDs and this folder
@@ -234,12 +243,12 @@ def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, int]]:
     return out
 
 
-def _run_workflow(settings, specs) -> list[tuple[str, str, int]]:
+def _run_workflow(settings, specs, progress) -> list[tuple[str, str, int]]:
     os.environ.setdefault('NIPYPE_NO_ET', '1')  # no version check over the network
     from nipype import config as nipype_config  # noqa: PLC0415
     from nipype import logging as nipype_logging  # noqa: PLC0415
 
-    from bids_asl.workflows.base import init_bids_asl_wf  # noqa: PLC0415
+    from bids_asl.workflows.base import init_bids_asl_wf, safe_name  # noqa: PLC0415
 
     crash_dir = settings.output_dir / 'logs' / f'crash-{settings.run_uuid}'
     nipype_config.update_config({
@@ -267,13 +276,37 @@ def _run_workflow(settings, specs) -> list[tuple[str, str, int]]:
                                 base_dir=str(settings.effective_work_dir))
     plugin = ('MultiProc', {'n_procs': settings.nprocs, 'raise_insufficient': False}) \
         if settings.nprocs > 1 else ('Linear', {})
+    progress.total = len(workflow._create_flat_graph().nodes())  # noqa: SLF001
+    progress.runs = {safe_name(s.prefix): s.prefix for s in specs}
+    progress.subjects = {safe_name(s.entities['subject']): s.entities['subject'] for s in specs}
+    plugin[1]['status_callback'] = progress.callback
     try:
         workflow.run(plugin=plugin[0], plugin_args=plugin[1])
     except RuntimeError:
+        progress.clear()
         summaries = _crash_summaries(crash_dir, specs) if crash_dir.exists() else []
         return summaries or [('workflow', 'nipype reported a failure without a crash file',
                                ExitCode.SOFTWARE)]
+    progress.clear()
     return []
+
+
+def _write_reports(settings, subjects, errors, progress) -> list[int]:
+    """One HTML report per subject; a failure costs the report, never the derivatives."""
+    from bids_asl.report.subject import write_subject_report  # noqa: PLC0415
+
+    codes = []
+    for subject in subjects:
+        try:
+            path = write_subject_report(settings.output_dir, subject, errors.get(subject, ()))
+        except Exception as exc:  # noqa: BLE001 - the derivatives are already written
+            LOGGER.debug('report of sub-%s failed', subject, exc_info=True)
+            print(f'bids-asl: error: {settings.output_dir / f"sub-{subject}.html"}: report not '
+                  f'written: {exc.__class__.__name__}: {exc}', file=sys.stderr)
+            codes.append(ExitCode.CANTCREAT if isinstance(exc, OSError) else ExitCode.SOFTWARE)
+            continue
+        progress.stage(subject, f'report {path.name} written')
+    return codes
 
 
 def _report_warnings(settings, specs) -> None:
@@ -338,7 +371,7 @@ def _lock_participants(settings, specs):
     return locks, [s for s in specs if s.entities['subject'] not in busy], errors
 
 
-def run_participant(settings) -> int:
+def run_participant(settings, progress) -> int:
     from bids_asl.io.derivatives import init_output_dataset  # noqa: PLC0415
     from bids_asl.io.layout import collect_asl_runs, load_layout  # noqa: PLC0415
 
@@ -360,22 +393,30 @@ def run_participant(settings) -> int:
                 LOGGER.warning('sub-%s: no T1w: the ASL reference is registered to the '
                                'template directly (flagged in the outputs)', subject)
     specs, failures = _prepare_runs(settings, runs, t1w_files)
-    for _, exc in failures:
+    subjects = sorted({r.entities['subject'] for r in runs})
+    errors: dict[str, list] = {}  # subject -> (run, one-line message) for the reports
+    for run, exc in failures:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
+        errors.setdefault(run.entities['subject'], []).append((Path(run.asl_file).name, exc))
     codes = [exc.exit_code for _, exc in failures]
+    wanted = {s.entities['subject'] for s in specs}
     locks, specs, lock_errors = _lock_participants(settings, specs) if specs else ([], [], [])
     for exc in lock_errors:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
         codes.append(exc.exit_code)
+    locked = {s.entities['subject'] for s in specs}
+    busy = wanted - locked  # another process holds them: their report is its business
     compare_codes = []
+    crashed = set()
     try:
         if specs:
             init_output_dataset(settings.output_dir, settings.bids_dir, settings.version)
             _save_settings(settings, sorted({s.entities['subject'] for s in specs}))
-            LOGGER.info('quantifying %d run(s)', len(specs))
+            progress.stage(None, f'quantifying {len(specs)} run(s) of {len(locked)} '
+                                 'subject(s)')
             run_files = {s.asl_file: (s.asl_file, s.m0_file) for s in specs}
-            crashed = set()
-            for owner, message, code in _run_workflow(settings, specs):
+            owners = {s.asl_file: s.entities['subject'] for s in specs}
+            for owner, message, code in _run_workflow(settings, specs, progress):
                 if owner in crashed and owner != 'unknown run':
                     continue  # one line per run: the first node that failed
                 crashed.add(owner)
@@ -387,9 +428,15 @@ def run_participant(settings) -> int:
                 print(f'bids-asl: error: {message}' if names_file
                       else f'bids-asl: error: {owner}: {message}', file=sys.stderr)
                 codes.append(code)
+                for subject in [owners[owner]] if owner in owners else sorted(locked):
+                    errors.setdefault(subject, []).append((Path(owner).name, message))
             _report_warnings(settings, specs)
             if settings.compare_sessions is not None:  # while the participants are locked
                 compare_codes = _compare_sessions(settings)
+        # reports while the participants are still ours; a busy participant's report is left
+        # to the process that holds it
+        codes += _write_reports(settings, [s for s in subjects if s not in busy], errors,
+                                progress)
     finally:
         for lock in locks:
             lock.release()
@@ -433,11 +480,15 @@ def main(argv=None) -> int:
     _setup_logging(settings.verbose)
     try:
         check_paths(settings)
+        from bids_asl.cli.progress import Progress  # noqa: PLC0415
+
+        progress = Progress()
         if settings.analysis_level == 'group':
-            raise NotImplementedYetError('the group level is not implemented yet',
-                                         field='analysis_level')
+            from bids_asl.group.run import run_group  # noqa: PLC0415
+
+            return run_group(settings, progress)
         with _private_temp(settings):
-            return run_participant(settings)
+            return run_participant(settings, progress)
     except BidsAslError as exc:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
         return int(exc.exit_code)

@@ -22,6 +22,8 @@ UNDEFINED_SUFFIX_PATTERNS = ('*_cbf.nii.gz', '*_cbf.json', '*_deltam.nii.gz', '*
                              '*_clusters.json')
 #: Provenance folders (settings TOML, crash reports), not BIDS files.
 LOG_PATTERNS = ('logs', 'sub-*/log')
+#: HTML reports and the group level's folder (BIDS has no group-level derivative layout).
+REPORT_PATTERNS = ('sub-*.html', 'group.html', 'group')
 
 
 _LABEL = re.compile(r'[A-Za-z0-9]+')
@@ -127,5 +129,6 @@ def init_output_dataset(output_dir, bids_dir, version: str) -> None:
     write_if_changed(out / 'dataset_description.json',
                      json_bytes(dataset_description(bids_dir, version)))
     ignore = '# ASL derivative suffixes not (yet) defined by BIDS; see docs/outputs.md\n'
-    ignore += ''.join(f'{p}\n' for p in UNDEFINED_SUFFIX_PATTERNS + LOG_PATTERNS)
+    ignore += ''.join(f'{p}\n' for p in UNDEFINED_SUFFIX_PATTERNS + LOG_PATTERNS
+                      + REPORT_PATTERNS)
     write_if_changed(out / '.bidsignore', ignore.encode())

@@ -32,6 +32,11 @@ QC_COLUMNS = {
     'tissue_maps': 'yes when GM/WM/CSF maps were available for the tissue metrics, else none',
 }
 
+#: Numeric QC columns (and derived metrics) that group exclusion rules may test.
+RULE_METRICS = (*(c for c in QC_COLUMNS if c not in ('participant_id', 'session_id', 'source',
+                                                      'score_rejected_volumes', 'tissue_maps')),
+                'score_rejected_fraction')
+
 CONFOUND_COLUMNS = {
     'trans_x': {'Description': 'translation along x (RAS)', 'Units': 'mm'},
     'trans_y': {'Description': 'translation along y (RAS)', 'Units': 'mm'},

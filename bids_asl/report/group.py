@@ -1,0 +1,95 @@
+"""``OUTPUT_DIR/group.html``: distributions, outlier flags, a sortable run table, the group maps
+and links to the subject reports; self-contained like the subject reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nb
+import numpy as np
+
+from bids_asl import __version__, qcrules
+from bids_asl.group.tables import DESCRIPTIONS
+from bids_asl.io.images import atomic_write_bytes
+from bids_asl.quant.group import robust_z, summary
+from bids_asl.report import figures
+from bids_asl.report.render import inline_script, render, software_versions
+from bids_asl.report.subject import ATT_RANGE, CBF_RANGE
+
+METRICS = ('mean_fd', 'max_fd', 'deltam_tsnr', 'qei', 'scov_gm', 'negative_cbf_fraction_brain',
+           'gm_wm_ratio', 'cbf_mean_gm', 'cbf_mean_brain', 'score_rejected_fraction')
+#: |robust z| above this flags a run as an outlier of the group for that metric.
+OUTLIER_Z = 3.5
+
+
+def metric_table(qc_rows: list[dict]) -> tuple[list[dict], dict]:
+    """Per-run cells (value, flag, robust z, outlier) and per-metric summaries."""
+    cells = [{} for _ in qc_rows]
+    stats = {}
+    for metric in METRICS:
+        values = [qcrules.as_float(r.get(metric)) for r in qc_rows]
+        z = robust_z(values)
+        outlier = np.abs(np.nan_to_num(z)) > OUTLIER_Z
+        for i, value in enumerate(values):
+            cells[i][metric] = {'value': value, 'flag': qcrules.flag(metric, value),
+                                'z': None if np.isnan(z[i]) else float(z[i]),
+                                'outlier': bool(outlier[i])}
+        stats[metric] = {**summary(values), 'n_outliers': int(outlier.sum()),
+                         'n_warn': sum(c[metric]['flag'] == 'warn' for c in cells)}
+    return cells, stats
+
+
+def _distributions(qc_rows, cells, stats) -> list[dict]:
+    out = []
+    for metric in METRICS:
+        if stats[metric]['n'] == 0:
+            continue
+        values = [c[metric]['value'] for c in cells]
+        flagged = [c[metric]['outlier'] or c[metric]['flag'] == 'warn' for c in cells]
+        threshold = qcrules.THRESHOLDS.get(metric)
+        out.append({'metric': metric, 'description': DESCRIPTIONS.get(metric, ''),
+                    'uri': figures.distribution(
+                        [np.nan if v is None else v for v in values], label=metric,
+                        flagged=flagged, low=threshold.low if threshold else None,
+                        high=threshold.high if threshold else None)})
+    return out
+
+
+def _map_figures(written: dict) -> list[dict]:
+    figs = []
+    for key, title, rng, cmap in (('cbf_mean', 'mean CBF', CBF_RANGE, 'viridis'),
+                                  ('cbf_sd', 'SD of CBF', (0.0, CBF_RANGE[1] / 2), 'magma'),
+                                  ('att_mean', 'mean ATT', ATT_RANGE, 'plasma')):
+        if key in written:
+            data = np.asarray(nb.as_closest_canonical(nb.load(str(written[key]))).get_fdata())
+            figs.append({'title': title, 'caption': f'{written[key].name}, scale {rng[0]:g}–'
+                                                    f'{rng[1]:g}',
+                         'uri': figures.mosaic(data, vmin=rng[0], vmax=rng[1], cmap=cmap,
+                                               label=key)})
+    return figs
+
+
+def group_context(output_dir, qc_rows, written: dict, rules) -> dict:
+    output_dir = Path(output_dir)
+    cells, stats = metric_table(qc_rows)
+    rows = []
+    for row, cell in zip(qc_rows, cells, strict=True):
+        report = f'{row["participant_id"]}.html'
+        rows.append({'row': row, 'cells': cell,
+                     'report': report if (output_dir / report).is_file() else None,
+                     'n_flags': sum(c['outlier'] or c['flag'] == 'warn' for c in cell.values())})
+    return {'rows': rows, 'metrics': METRICS, 'stats': stats, 'outlier_z': OUTLIER_Z,
+            'n_subjects': len({r['participant_id'] for r in qc_rows}), 'n_runs': len(qc_rows),
+            'n_excluded': sum(r['excluded'] == 'yes' for r in qc_rows),
+            'rules': [str(r) for r in rules],
+            'distributions': _distributions(qc_rows, cells, stats),
+            'maps': _map_figures(written),
+            'files': [p.relative_to(output_dir).as_posix() for p in written.values()],
+            'thresholds': list(qcrules.THRESHOLDS.values()),
+            'software': software_versions(), 'version': __version__,
+            **inline_script('sort.js')}
+
+
+def write_group_report(output_dir, qc_rows, written: dict, rules) -> Path:
+    html = render('group.html.j2', **group_context(output_dir, qc_rows, written, rules))
+    return atomic_write_bytes(Path(output_dir) / 'group.html', html.encode('utf-8'))
