@@ -114,7 +114,7 @@ def _prepare_runs(settings, layout_runs, t1w_files=None):
 
     # the overrides are the settings of the same names
     overrides = Overrides(**{f.name: getattr(settings, f.name) for f in fields(Overrides)})
-    specs, failures = [], []
+    specs, failures, t1w_checked = [], [], set()
     for run in layout_runs:
         try:
             if run.problem is not None:
@@ -145,7 +145,7 @@ def _prepare_runs(settings, layout_runs, t1w_files=None):
                     check_tissue_maps(tissue, run.asl_file)
             if settings.m0_estimate is not None:
                 constants['M0Type'] = 'Estimate (--m0-estimate overrides the dataset)'
-            anatomy = _anatomy_options(settings, run, t1w_files or {})
+            anatomy = _anatomy_options(settings, run, t1w_files or {}, t1w_checked)
         except BidsAslError as exc:
             failures.append((run, exc))
             continue
@@ -166,7 +166,7 @@ def _prepare_runs(settings, layout_runs, t1w_files=None):
     return specs, failures
 
 
-def _anatomy_options(settings, run, t1w_files: dict) -> dict:
+def _anatomy_options(settings, run, t1w_files: dict, t1w_checked: set) -> dict:
     """RunSpec fields of the anatomy stage (raises a data error for a bad lesion mask)."""
     from bids_asl.io.imagecheck import check_image  # noqa: PLC0415
     from bids_asl.io.tissue import find_lesion_mask, lesion_space  # noqa: PLC0415
@@ -174,8 +174,9 @@ def _anatomy_options(settings, run, t1w_files: dict) -> dict:
     if not settings.anatomy:
         return {}
     t1w = t1w_files.get(run.subject)
-    if t1w is not None:
+    if t1w is not None and t1w not in t1w_checked:
         check_image(t1w)  # a broken T1w fails its runs here, with one line naming it
+        t1w_checked.add(t1w)  # once per subject, not once per run (it decompresses the T1w)
     asymmetry = {'fwhm_mm': settings.asymmetry_fwhm, 'threshold': settings.asymmetry_threshold,
                  'min_volume_mm3': settings.asymmetry_min_volume, 'gm': 0.5}
     anatomy = {'pvc': settings.pvc, 'atlases': list(settings.atlases), 'asymmetry': asymmetry}

@@ -10,7 +10,6 @@ in template space also the clusters of |z| ≥ threshold and, per atlas, a regio
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 from pathlib import Path
@@ -21,6 +20,7 @@ from bids_asl import __version__
 from bids_asl.errors import InputMissingError
 from bids_asl.io import images
 from bids_asl.io.anatoutputs import tsv_text
+from bids_asl.io.collect import read_tsv
 from bids_asl.io.derivatives import derivative_uri, write_json
 from bids_asl.io.images import atomic_write_bytes
 from bids_asl.io.templates import TEMPLATE
@@ -58,11 +58,6 @@ def _sibling(cbf_path: Path, space: str, suffix: str) -> Path:
     """Another map of the same run: ``…_space-<space>_<suffix>``."""
     stem = cbf_path.name.split(f'_space-{TEMPLATE}_cbf.nii.gz')[0]
     return cbf_path.with_name(f'{stem}_space-{space}_{suffix}')
-
-
-def _read_tsv(path: Path) -> list[dict]:
-    with path.open(newline='') as fobj:
-        return list(csv.DictReader(fobj, delimiter='\t'))
 
 
 def _num(text) -> float:
@@ -165,9 +160,9 @@ def _regional(out_dir, stem, desc, path_a, path_b, scale, info):
         if not table_b.exists():
             continue
         atlas = re.search(r'_seg-([A-Za-z0-9]+)_', table_a.name).group(1)
-        rows_b = {r['region']: r for r in _read_tsv(table_b)}
+        rows_b = {r['region']: r for r in read_tsv(table_b)}
         rows = []
-        for row in _read_tsv(table_a):
+        for row in read_tsv(table_a):
             other = rows_b.get(row['region'])
             if other is None:
                 continue

@@ -21,13 +21,9 @@ from nipype.interfaces.base import (
 )
 
 from bids_asl.io import images, templates
-from bids_asl.quant import lesions, pvc, regions, sessions
+from bids_asl.quant import lesions, pvc, qc, regions, sessions
+from bids_asl.quant.outliers import TISSUE_THRESHOLD
 from bids_asl.quant.resample import sample_linear, sample_nearest
-
-#: Partial-volume thresholds of the GM/WM means of the tissue table: the same 0.7 as the QC
-#: table's GM/WM columns (docs/qc.md), so the two never disagree.
-GM_THRESHOLD = 0.7
-WM_THRESHOLD = 0.7
 
 
 def _reg():
@@ -36,7 +32,7 @@ def _reg():
     return anat
 
 
-def template_images(resolution_grid: bool = True):
+def template_images():
     """Template T1w (brain), GM, WM, CSF and brain mask on the 2 mm template grid."""
     shape, affine = templates.template_grid()
     out = {}
@@ -216,14 +212,19 @@ class _ProjectOutputSpec(TraitedSpec):
     se_t1w = File(exists=True, desc='standard error of CBF in T1w space')
 
 
-def _warp_masked(reg, data, mask, img, shape, affine, transforms):
+def _mask_weight(reg, mask, img, shape, affine, transforms) -> np.ndarray:
+    """The brain mask carried to the target grid (linear): the weights of mask-normalised
+    interpolation."""
+    return reg.apply_transforms(mask.astype(np.float64), img.affine, shape, affine, transforms)
+
+
+def _warp_masked(reg, data, mask, weight, img, shape, affine, transforms) -> np.ndarray:
     """Mask-normalised linear interpolation: values near the mask edge are not pulled toward
-    the zeros outside it. Returns (values, mask) on the target grid."""
+    the zeros outside it; 0 where the carried mask is below one half."""
     num = reg.apply_transforms(data * mask, img.affine, shape, affine, transforms)
-    den = reg.apply_transforms(mask.astype(np.float64), img.affine, shape, affine, transforms)
-    inside = den > 0.5
+    inside = weight > 0.5
     with np.errstate(divide='ignore', invalid='ignore'):
-        return np.where(inside, num / np.where(inside, den, 1.0), 0.0), inside
+        return np.where(inside, num / np.where(inside, weight, 1.0), 0.0)
 
 
 class ProjectMaps(SimpleInterface):
@@ -243,20 +244,20 @@ class ProjectMaps(SimpleInterface):
             maps['gm'] = self.inputs.gm
         if isdefined(self.inputs.se):
             maps['se'] = self.inputs.se
-        tpl_ref = _template_reference()
-        targets = [('template', tpl_ref, list(self.inputs.transforms))]
+        data = {name: images.load(path)[0] for name, path in maps.items()}
+        targets = [('template', _template_reference(), list(self.inputs.transforms))]
         if isdefined(self.inputs.t1w_preproc):
             targets.append(('t1w', nb.load(self.inputs.t1w_preproc), [self.inputs.to_anat]))
         for space, ref, chain in targets:
-            for name, path in maps.items():
+            weight = _mask_weight(reg, mask, img, ref.shape, ref.affine, chain)
+            for name, values in data.items():
                 if name == 'gm' and space != 'template':
                     continue
-                data = images.load(path)[0]
-                values, inside = _warp_masked(reg, data, mask, img, ref.shape, ref.affine,
-                                              chain)
-                out[f'{name}_{space}'] = _save(values, ref, cwd, f'{name}_{space}.nii.gz')
+                warped = _warp_masked(reg, values, mask, weight, img, ref.shape, ref.affine,
+                                      chain)
+                out[f'{name}_{space}'] = _save(warped, ref, cwd, f'{name}_{space}.nii.gz')
             if space == 'template':
-                out['mask_template'] = _save(inside, ref, cwd, 'mask_template.nii.gz',
+                out['mask_template'] = _save(weight > 0.5, ref, cwd, 'mask_template.nii.gz',
                                              np.uint8)
         return runtime
 
@@ -345,7 +346,9 @@ class RegionalStats(SimpleInterface):
         cbf = images.load(self.inputs.cbf)[0]
         gm, wm = (images.load(getattr(self.inputs, k))[0] for k in ('gm', 'wm'))
         self._results['tissue'] = _rows(regions.tissue_table(
-            cbf, gm, wm, images.load(self.inputs.mask)[0] > 0, GM_THRESHOLD, WM_THRESHOLD))
+            # the QC table's GM/WM threshold (docs/qc.md), so the two tables never disagree
+            cbf, gm, wm, images.load(self.inputs.mask)[0] > 0, TISSUE_THRESHOLD,
+            TISSUE_THRESHOLD))
         self._results['regional'] = tables
         return runtime
 
@@ -408,19 +411,6 @@ class _AsymOutputSpec(TraitedSpec):
     info = traits.Dict(desc='method and parameters')
 
 
-def smooth_within(data: np.ndarray, mask: np.ndarray, fwhm_mm: float, voxel_mm) -> np.ndarray:
-    """Gaussian smoothing normalised by the smoothed mask (no blurring with the outside)."""
-    from scipy import ndimage  # noqa: PLC0415
-
-    if fwhm_mm <= 0:
-        return np.where(mask, data, 0.0)
-    sigma = fwhm_mm / 2.3548 / np.asarray(voxel_mm, dtype=np.float64)
-    num = ndimage.gaussian_filter(np.where(mask, data, 0.0), sigma)
-    den = ndimage.gaussian_filter(mask.astype(np.float64), sigma)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        return np.where(mask & (den > 1e-6), num / den, 0.0)
-
-
 def asymmetry_clusters(ai, affine, options, region_at=None) -> list[dict]:
     """Clusters of the left hemisphere's AI (the right one is its mirror with the sign
     flipped), described from the lower-perfused side."""
@@ -457,7 +447,7 @@ class Asymmetry(SimpleInterface):
         mask = images.load(self.inputs.mask_template)[0] > 0
         gm = images.load(self.inputs.gm_template)[0]
         voxel = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
-        smoothed = smooth_within(cbf, mask, opts['fwhm_mm'], voxel)
+        smoothed = qc.smooth_within(cbf, mask, opts['fwhm_mm'], voxel)
         valid = mask & (gm >= opts['gm'])
         ai = regions.asymmetry_map(smoothed, valid, lambda d: mirror_x(d, img.affine))
         self._results['asymmetry'] = _save(np.nan_to_num(ai, nan=0.0), img, runtime.cwd,

@@ -18,15 +18,16 @@ Names (``<prefix>`` is the ASL run's stem, ``TPL`` = MNI152NLin2009aSym):
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from bids_asl import __version__
 from bids_asl.io import images
+from bids_asl.io.derivatives import derivative_name as _name
 from bids_asl.io.derivatives import raw_uri, run_dir, write_json
 from bids_asl.io.images import atomic_write_bytes
+from bids_asl.io.qctable import tsv_cell
 from bids_asl.io.templates import ATLASES, TEMPLATE
 
 SOFTWARE = {'Software': f'bids-asl {__version__}'}
@@ -71,25 +72,15 @@ TISSUE_COLUMNS = {
 
 
 def _cell(value) -> str:
-    if value is None:
-        return 'n/a'
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)):  # label values merged into one region
         return '+'.join(str(v) for v in value)
-    if isinstance(value, float):
-        return 'n/a' if not math.isfinite(value) else f'{value:.6g}'
-    return str(value)
+    return tsv_cell(value)
 
 
 def tsv_text(columns, rows: list[dict]) -> str:
     lines = ['\t'.join(columns)]
     lines += ['\t'.join(_cell(row.get(c)) for c in columns) for row in rows]
     return '\n'.join(lines) + '\n'
-
-
-def _name(prefix: str, suffix: str, extension: str = '.nii.gz', **entities) -> str:
-    order = ('from', 'to', 'mode', 'space', 'seg', 'label', 'desc')
-    parts = [prefix] + [f'{k}-{entities[k]}' for k in order if entities.get(k)]
-    return '_'.join(parts) + f'_{suffix}{extension}'
 
 
 def _copy_nifti(source, target: Path, dtype=np.float32) -> None:

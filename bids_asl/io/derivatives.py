@@ -59,14 +59,24 @@ def check_inside(output_dir, path) -> Path:
     return target
 
 
+#: Derivative entities added after the source's own, in BIDS order.
+DERIVATIVE_ENTITIES = ('from', 'to', 'mode', 'space', 'seg', 'label', 'desc')
+
+
+def derivative_name(prefix: str, suffix: str, extension: str = '.nii.gz', **entities) -> str:
+    """``<prefix>[_from-…][_to-…][_mode-…][_space-…][_seg-…][_label-…][_desc-…]_<suffix><ext>``
+    (entities given as None or '' are left out)."""
+    parts = [prefix] + [f'{k}-{entities[k]}' for k in DERIVATIVE_ENTITIES if entities.get(k)]
+    return '_'.join(parts) + f'_{suffix}{extension}'
+
+
 def derivative_path(output_dir, entities: dict, prefix: str, suffix: str, *,
                     desc: str | None = None, extension: str = '.nii.gz') -> Path:
     """Path of a derivative of the run whose source stem is ``prefix``.
 
     ``desc`` is inserted after the source entities, which BIDS orders before ``desc``.
     """
-    name = prefix + (f'_desc-{desc}' if desc else '') + f'_{suffix}{extension}'
-    return run_dir(output_dir, entities) / name
+    return run_dir(output_dir, entities) / derivative_name(prefix, suffix, extension, desc=desc)
 
 
 def raw_uri(bids_dir, path) -> str:

@@ -54,7 +54,8 @@ CONFOUND_COLUMNS = {
 }
 
 
-def _cell(value) -> str:
+def tsv_cell(value) -> str:
+    """A TSV cell: n/a for None and non-finite floats, floats with 6 significant digits."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return 'n/a'
     if isinstance(value, float):
@@ -68,7 +69,7 @@ def qc_row(metrics: dict, entities: dict, source: str) -> str:
               'session_id': f'ses-{entities["session"]}' if entities.get('session') else None,
               'source': source, **metrics}
     return ('\t'.join(QC_COLUMNS) + '\n'
-            + '\t'.join(_cell(values.get(col)) for col in QC_COLUMNS) + '\n')
+            + '\t'.join(tsv_cell(values.get(col)) for col in QC_COLUMNS) + '\n')
 
 
 def qc_sidecar() -> dict:

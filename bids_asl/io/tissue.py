@@ -13,13 +13,17 @@ from bids_asl.errors import MetadataError
 LABELS = ('GM', 'WM', 'CSF')
 
 
+def _stems(prefix: str, entities: dict) -> list[str]:
+    """The run's own file stem, then its subject[/session]'s: where user maps are looked for."""
+    return [prefix, f'sub-{entities["subject"]}'
+            + (f'_ses-{entities["session"]}' if entities.get('session') else '')]
+
+
 def find_tissue_maps(folder, prefix: str, entities: dict) -> tuple[str, str, str] | None:
     """GM/WM/CSF maps for a run: the run's own (``<prefix>_label-GM_probseg``) or, failing
     that, its subject[/session]'s (``sub-X[_ses-Y]_label-GM_probseg``), anywhere in ``folder``.
     """
-    stems = [prefix, f'sub-{entities["subject"]}'
-             + (f'_ses-{entities["session"]}' if entities.get('session') else '')]
-    for stem in stems:
+    for stem in _stems(prefix, entities):
         found = []
         for label in LABELS:
             hits = sorted(Path(folder).rglob(f'{stem}_label-{label}_probseg.nii*'))
@@ -50,13 +54,11 @@ def check_tissue_maps(paths, asl_file) -> None:
 
 def find_lesion_mask(folder, prefix: str, entities: dict):
     """A run's lesion mask (``<prefix>_label-lesion_{mask,roi}``) or its subject[/session]'s
-    (``sub-X[_ses-Y]_label-lesion_{mask,roi}``), anywhere in ``folder``; None if absent."""
-    stems = [prefix, f'sub-{entities["subject"]}'
-             + (f'_ses-{entities["session"]}' if entities.get('session') else '')]
-    for stem in stems:
+    (``sub-X[_ses-Y]_label-lesion_{mask,roi}``), other entities allowed before ``label``,
+    anywhere in ``folder``; None if absent."""
+    for stem in _stems(prefix, entities):
         for suffix in ('mask', 'roi'):
-            hits = sorted(Path(folder).rglob(f'{stem}_*label-lesion_{suffix}.nii*')) + \
-                sorted(Path(folder).rglob(f'{stem}_label-lesion_{suffix}.nii*'))
+            hits = sorted(Path(folder).rglob(f'{stem}_*label-lesion_{suffix}.nii*'))
             if hits:
                 return hits[0]
     return None

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from bids_asl.quant.outliers import TISSUE_THRESHOLD
+
 DEFAULT_RINGS_MM = ((0.0, 2.0), (2.0, 4.0))
 DEFAULT_NAWM_BANDS_MM = ((0.0, 5.0), (5.0, 10.0), (10.0, 20.0), (20.0, np.inf))
 
@@ -58,7 +60,7 @@ def label_lesions(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 def lesion_table(cbf: np.ndarray, lesion_mask: np.ndarray, brain: np.ndarray,
                  wm: np.ndarray, voxel_mm, *, rings=DEFAULT_RINGS_MM,
-                 nawm_bands=DEFAULT_NAWM_BANDS_MM, wm_threshold: float = 0.7
+                 nawm_bands=DEFAULT_NAWM_BANDS_MM, wm_threshold: float = TISSUE_THRESHOLD
                  ) -> list[LesionRow]:
     """Per-lesion CBF, its perilesional rings, all lesions together, and NAWM by distance."""
     voxel_mm = np.asarray(voxel_mm, dtype=np.float64)

@@ -40,9 +40,17 @@ def brain_mask(reference: np.ndarray) -> np.ndarray:
         raise ValueError('reference image has no positive finite voxels')
     # Threshold over all finite voxels: the background (zero or noise) is one of the classes.
     candidate = valid & (ref > otsu_threshold(ref[np.isfinite(ref)]))
-    labels, n = ndimage.label(candidate)
-    if n == 0:
+    if not candidate.any():
         raise ValueError('brain mask is empty')
-    sizes = ndimage.sum_labels(candidate, labels, index=np.arange(1, n + 1))
-    largest = labels == (int(np.argmax(sizes)) + 1)
-    return ndimage.binary_fill_holes(largest) & valid
+    return largest_component(candidate) & valid
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest face-connected component of a boolean 3-D mask, holes filled (the mask
+    itself, as booleans, when it is empty)."""
+    mask = np.asarray(mask, dtype=bool)
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
+    return ndimage.binary_fill_holes(labels == (int(np.argmax(sizes)) + 1))

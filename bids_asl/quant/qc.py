@@ -20,9 +20,26 @@ QEI_COEFFICIENTS = {'alpha': -3.0126, 'beta': 2.4419, 'gamma': 0.054, 'delta': 0
 QEI_SMOOTHING_FWHM_MM = 5.0
 
 
+def _sigma(fwhm_mm: float, voxel_size) -> np.ndarray:
+    return fwhm_mm / np.sqrt(8 * np.log(2)) / np.asarray(voxel_size, dtype=float)
+
+
 def smooth(image, voxel_size, fwhm_mm: float = QEI_SMOOTHING_FWHM_MM):
-    sigma = fwhm_mm / np.sqrt(8 * np.log(2)) / np.asarray(voxel_size, dtype=float)
-    return ndimage.gaussian_filter(np.asarray(image, dtype=np.float64), sigma, mode='nearest')
+    return ndimage.gaussian_filter(np.asarray(image, dtype=np.float64),
+                                   _sigma(fwhm_mm, voxel_size), mode='nearest')
+
+
+def smooth_within(data: np.ndarray, mask: np.ndarray, fwhm_mm: float, voxel_size) -> np.ndarray:
+    """Gaussian smoothing normalised by the smoothed mask (no blurring with the outside);
+    0 outside the mask."""
+    mask = np.asarray(mask, dtype=bool)
+    if fwhm_mm <= 0:
+        return np.where(mask, data, 0.0)
+    sigma = _sigma(fwhm_mm, voxel_size)
+    num = ndimage.gaussian_filter(np.where(mask, data, 0.0), sigma)
+    den = ndimage.gaussian_filter(mask.astype(np.float64), sigma)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return np.where(mask & (den > 1e-6), num / den, 0.0)
 
 
 def qei(cbf, gm, wm, csf, mask, voxel_size) -> dict:

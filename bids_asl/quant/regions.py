@@ -13,7 +13,7 @@ Conventions:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -182,5 +182,4 @@ def clusters(stat: np.ndarray, affine: np.ndarray, threshold: float, min_voxels:
                                  float(vals.mean()), tuple(float(v) for v in world[:, peak_i]),
                                  tuple(float(v) for v in world.mean(axis=1))))
     found.sort(key=lambda c: (-c.n_voxels, -abs(c.peak)))
-    return [Cluster(i + 1, *[getattr(c, f) for f in Cluster.__dataclass_fields__][1:])
-            for i, c in enumerate(found)]
+    return [replace(c, index=i + 1) for i, c in enumerate(found)]

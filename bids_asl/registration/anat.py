@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bids_asl.registration import LPS, _ants, to_ants
+from bids_asl.quant.mask import largest_component
+from bids_asl.registration import LPS, _ants, _read_affine, to_ants
 
 #: T1w → template: rigid + affine (Mattes MI) then symmetric normalisation (SyN, cross-
 #: correlation), at the 2 mm template resolution (ASL voxels are 3-4 mm or larger).
@@ -104,8 +105,6 @@ def register_linear(moving: np.ndarray, affine: np.ndarray, fixed: np.ndarray,
     ITK text copy beside it (``.txt``, for the outputs); returns the ``.mat`` path and the
     4×4 RAS matrix that maps fixed-space points to moving-space points.
     """
-    from bids_asl.registration import _read_affine  # noqa: PLC0415
-
     ants = _ants()
     fixed_img = to_ants(fixed, fixed_affine)
     kwargs = dict(settings or ASL_RIGID)
@@ -175,16 +174,6 @@ def segment(t1w: np.ndarray, affine: np.ndarray, mask: np.ndarray,
     return np.clip(probs, 0.0, 1.0) * (mask > 0)[..., None]
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    from scipy import ndimage  # noqa: PLC0415
-
-    labels, n = ndimage.label(mask)
-    if n == 0:
-        return mask.astype(bool)
-    sizes = ndimage.sum(mask, labels, index=range(1, n + 1))
-    return ndimage.binary_fill_holes(labels == (int(np.argmax(sizes)) + 1))
-
-
 def looks_skull_stripped(t1w: np.ndarray) -> bool:
     """True when ≥ 30 % of the voxels are exactly zero and they surround the nonzero ones
     (a brain-extracted image); a head image has noise, not zeros, around the head."""
@@ -208,7 +197,7 @@ def brain_mask(t1w: np.ndarray, affine: np.ndarray, template: np.ndarray,
     from scipy import ndimage  # noqa: PLC0415
 
     if looks_skull_stripped(t1w):
-        return (_largest_component(t1w > 1e-6 * float(np.max(t1w))),
+        return (largest_component(t1w > 1e-6 * float(np.max(t1w))),
                 'input is skull-stripped: its nonzero voxels')
     ants = _ants()
     head = from_ants(ants.get_mask(to_ants(t1w, affine))) > 0
@@ -223,7 +212,7 @@ def brain_mask(t1w: np.ndarray, affine: np.ndarray, template: np.ndarray,
     radius = np.maximum(np.round(2.0 / voxel).astype(int), 1)
     structure = np.ones(tuple(2 * r + 1 for r in radius), dtype=bool)
     mask = ndimage.binary_dilation(back, structure=structure) & head
-    return _largest_component(mask), ('template brain mask carried back by an affine '
+    return largest_component(mask), ('template brain mask carried back by an affine '
                                       'registration of the head, dilated 2 mm, within the head')
 
 
