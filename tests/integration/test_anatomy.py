@@ -309,3 +309,18 @@ def test_unknown_atlas_is_a_usage_error(tmp_path, capsys):
     err = [ln for ln in capsys.readouterr().err.splitlines() if ': error:' in ln]
     assert code == 64 and len(err) == 1 and '--atlases' in err[0] and 'Bogus' in err[0]
     assert not (tmp_path / 'out' / 'sub-pcasl1pld').exists()
+
+
+@pytest.mark.parametrize('args, field', [
+    (('--lesion-masks', 'LESIONS', '--no-anatomy'), '--lesion-masks'),
+    (('--compare-sessions', 'a', 'a'), '--compare-sessions'),
+    (('--compare-sessions', 'a', 'b', '--no-anatomy'), '--compare-sessions'),
+])
+def test_option_conflicts_are_usage_errors(tmp_path, capsys, args, field):
+    (tmp_path / 'LESIONS').mkdir()
+    args = [str(tmp_path / a) if a == 'LESIONS' else a for a in args]
+    code = run_cli(ASLDRO, tmp_path / 'out', 'participant', *args, '--skip-bids-validation',
+                   anatomy=True)
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ': error:' in ln]
+    assert code == 64 and len(err) == 1 and field in err[0]
+    assert not (tmp_path / 'out' / 'sub-pcasl1pld').exists()
