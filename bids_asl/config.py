@@ -46,6 +46,11 @@ class Settings:
     compare_sessions: tuple[str, ...] | None = None  # (A, B): maps of A - B
     compare_normalise: bool = False
     compare_z_threshold: float = 3.0
+    reference_group: tuple[str, ...] | None = None  # group level: (COLUMN, VALUE) of controls
+    normative_covariates: tuple[str, ...] = ()  # participants.tsv columns in the linear model
+    normative_fwhm: float = 8.0
+    normative_z_threshold: float = 3.0
+    normative_min_volume: float = 400.0
     run_uuid: str = ''
     version: str = ''
 

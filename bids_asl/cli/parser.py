@@ -212,7 +212,30 @@ def build_parser() -> argparse.ArgumentParser:
                      help='shorthand for --group-exclude "mean_fd>MM"')
     grp.add_argument('--exclude-qei-below', type=_fraction, metavar='QEI',
                      help='shorthand for --group-exclude "qei<QEI"')
+    norm = parser.add_argument_group(
+        'normative z-maps (group level: each participant against a reference group)')
+    norm.add_argument('--reference-group', type=_column_value, metavar='COLUMN=VALUE',
+                      help='participants.tsv rows with COLUMN equal to VALUE are the reference '
+                           '(e.g. group=control): voxelwise and regional z of every '
+                           'participant against them, controls leave-one-out')
+    norm.add_argument('--normative-covariates', nargs='+', default=[], metavar='COLUMN',
+                      help='participants.tsv columns in the reference linear model (e.g. age '
+                           'sex; numbers as they are, text as indicator columns)')
+    norm.add_argument('--normative-fwhm', type=_nonnegative_float, default=8.0, metavar='MM',
+                      help='smoothing within the brain before the voxelwise z (default 8; 0: '
+                           'none)')
+    norm.add_argument('--normative-z-threshold', type=_positive_float, default=3.0,
+                      metavar='Z', help='|z| of the flagged clusters (default 3)')
+    norm.add_argument('--normative-min-volume', type=_nonnegative_float, default=400.0,
+                      metavar='MM3', help='smallest flagged cluster in mm3 (default 400)')
     return parser
+
+
+def _column_value(text: str) -> tuple[str, str]:
+    column, sep, value = text.partition('=')
+    if not sep or not column.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f'{text!r} is not COLUMN=VALUE (e.g. group=control)')
+    return column.strip(), value.strip()
 
 
 def parse_args(argv=None) -> Settings:
@@ -246,6 +269,10 @@ def parse_args(argv=None) -> Settings:
         compare_z_threshold=args.compare_z_threshold,
         atlases=tuple(a for a in dict.fromkeys(args.atlases) if a.lower() != 'none'),
         group_exclude=_group_rules(args),
+        reference_group=args.reference_group,
+        normative_covariates=tuple(dict.fromkeys(args.normative_covariates)),
+        normative_fwhm=args.normative_fwhm, normative_z_threshold=args.normative_z_threshold,
+        normative_min_volume=args.normative_min_volume,
         run_uuid=uuid.uuid4().hex[:12],
         version=__version__)
 

@@ -78,6 +78,8 @@ def check_paths(settings) -> None:
         if not settings.lesion_masks.is_dir():
             raise InputMissingError('folder does not exist', path=settings.lesion_masks,
                                     field='--lesion-masks')
+    if settings.normative_covariates and settings.reference_group is None:
+        raise UsageError('needs --reference-group', field='--normative-covariates')
     if settings.t1_tissue_map is not None and not settings.t1_tissue_map.is_file():
         raise InputMissingError('file does not exist', path=settings.t1_tissue_map,
                                 field='--t1-tissue-map')

@@ -29,7 +29,7 @@ def brain_mask_of(path: Path) -> Path:
     return path.with_name(f'{stem}_desc-brain_mask.nii.gz')
 
 
-def _subject_mean(paths: list[Path], reference: nb.Nifti1Image) -> np.ndarray:
+def subject_mean(paths: list[Path], reference: nb.Nifti1Image) -> np.ndarray:
     """Mean of one subject's maps, each checked against the reference grid; voxels outside a
     run's template-space brain mask (when the anatomy stage wrote one) are missing."""
     data = []
@@ -53,7 +53,7 @@ def _subject_mean(paths: list[Path], reference: nb.Nifti1Image) -> np.ndarray:
 def _accumulate(subjects, reference, on_subject) -> RunningMeanSD:
     stats = RunningMeanSD(reference.shape)
     for subject, paths in subjects:
-        stats.add(_subject_mean(paths, reference))
+        stats.add(subject_mean(paths, reference))
         if on_subject is not None:
             on_subject(subject)
     return stats

@@ -129,6 +129,11 @@ def run_group(settings, progress) -> int:
         written[key] = path
         progress.stage(None, f'{path.name}: {len(rows)} row(s)')
     written.update(_write_maps(settings, group_dir, runs, rules, qc_rows, progress))
+    if settings.reference_group is not None:
+        from bids_asl.group.normative import normative_outputs  # noqa: PLC0415
+
+        written.update(normative_outputs(settings, group_dir, runs, qc_rows, provenance,
+                                         progress))
     from bids_asl.report.group import write_group_report  # noqa: PLC0415 - matplotlib
 
     report = write_group_report(out, qc_rows, written, rules)

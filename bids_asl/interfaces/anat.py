@@ -23,7 +23,6 @@ from nipype.interfaces.base import (
 from bids_asl.io import images, templates
 from bids_asl.quant import lesions, pvc, qc, regions, sessions
 from bids_asl.quant.outliers import TISSUE_THRESHOLD
-from bids_asl.quant.resample import sample_linear, sample_nearest
 
 
 def _reg():
@@ -37,8 +36,7 @@ def template_images():
     shape, affine = templates.template_grid()
     out = {}
     for kind in ('t1', 'gm', 'wm'):
-        data, src_affine = templates.load_template(kind)
-        out[kind] = sample_linear(data, src_affine, shape, affine)
+        out[kind] = templates.template_on_grid(kind, shape, affine)
     out['mask'] = (out['t1'] > 0.05 * out['t1'].max()).astype(np.float64)
     out['csf'] = np.clip(out['mask'] - out['gm'] - out['wm'], 0.0, 1.0)
     return out, shape, affine
@@ -282,12 +280,8 @@ class PrepareAtlas(SimpleInterface):
 
     def _run_interface(self, runtime):
         name = self.inputs.atlas
-        data, affine = templates.load_atlas(name)
-        shape, tpl_affine = templates.template_grid()
-        on_grid = sample_nearest(data, affine, shape, tpl_affine)
-        if templates.ATLASES[name].kind == 'prob':
-            on_grid = regions.maxprob_labels(on_grid, templates.MAXPROB_THRESHOLD)
-        self._results['labels'] = _save(on_grid.astype(np.int32), _template_reference(),
+        on_grid = templates.atlas_on_grid(name, *templates.template_grid())
+        self._results['labels'] = _save(on_grid, _template_reference(),
                                         runtime.cwd, f'{name}.nii.gz', np.int32)
         names = os.path.join(runtime.cwd, f'{name}.json')
         with open(names, 'w', encoding='utf-8') as fobj:
@@ -468,16 +462,7 @@ class Asymmetry(SimpleInterface):
         labels = images.load(self.inputs.atlas_labels[0])[0].astype(int)
         with open(self.inputs.atlas_json[0], encoding='utf-8') as fobj:
             names = {int(k): v for k, v in json.load(fobj).items()}
-        inv = np.linalg.inv(affine)
-
-        def region_at(point_mm):
-            ijk = np.rint(inv[:3, :3] @ point_mm + inv[:3, 3]).astype(int)
-            if np.any(ijk < 0) or np.any(ijk >= labels.shape):
-                return 'n/a'
-            name = names.get(int(labels[tuple(ijk)]))
-            return f'{self.inputs.atlas_names[0]}: {name}' if name else 'n/a'
-
-        return region_at
+        return regions.region_lookup(labels, affine, names, self.inputs.atlas_names[0])
 
 
 # --- lesions ------------------------------------------------------------------------------

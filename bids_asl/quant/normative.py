@@ -4,9 +4,13 @@ Model: for each voxel, the controls' values follow ``y = X b + e`` with ``X`` an
 optional covariates (age, sex, …) and ``e ~ N(0, σ²)``. A participant's z is its residual from
 the controls' fit divided by the controls' residual SD. Each control is scored leave-one-out
 (fit without it), in closed form through the hat matrix: with ``e_i`` the ordinary residual and
-``h_i`` the leverage, the deleted residual is ``e_i / (1 − h_i)`` and the deleted residual
-variance ``s²_(i) = ((n − p) s² − e_i² / (1 − h_i)) / (n − p − 1)``. Without covariates this is
-exactly ``(y_i − mean of the others) / SD of the others``.
+``h_i`` the leverage, the prediction without control ``i`` is ``x_i b − h_i e_i / (1 − h_i)``
+and the residual variance without it ``s²_(i) = ((n − p) s² − e_i² / (1 − h_i)) / (n − p − 1)``.
+Without covariates this is exactly ``(y_i − mean of the others) / SD of the others``.
+
+:class:`NormativeModel` accumulates the controls one image at a time (memory: a few arrays of
+the image shape, whatever the number of controls) and allows missing (non-finite) values per
+voxel: each voxel is fitted on the controls that have a value there.
 """
 
 from __future__ import annotations
@@ -27,6 +31,106 @@ def design(n: int, covariates: np.ndarray | None = None,
     return np.column_stack(columns)
 
 
+class NormativeModel:
+    """Voxelwise least squares of the controls, accumulated one control at a time.
+
+    ``add(y, x)`` takes a control's image (any shape, NaN = missing) and its design row ``x``
+    (intercept first). The sums are kept about a shift (the first image), which leaves the
+    residuals unchanged and keeps ``y'y − b'X'y`` free of cancellation. After :meth:`fit`,
+    :meth:`z` scores any image; ``left_out=`` the control's own image scores it without it.
+    """
+
+    def __init__(self, shape, n_params: int):
+        self.shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
+        self.p = int(n_params)
+        self.n = np.zeros(self.shape, dtype=np.int64)
+        self.shift = None
+        self._xtx = np.zeros((*self.shape, self.p, self.p))
+        self._xty = np.zeros((*self.shape, self.p))
+        self._yty = np.zeros(self.shape)
+        self._fitted = False
+
+    def add(self, y: np.ndarray, x) -> None:
+        y = np.asarray(y, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float64).reshape(self.p)
+        if y.shape != self.shape:
+            raise ValueError(f'image shape {y.shape} differs from {self.shape}')
+        ok = np.isfinite(y)
+        if self.shift is None:
+            self.shift = np.where(ok, y, 0.0)
+        d = np.where(ok, y - self.shift, 0.0)
+        self.n += ok
+        self._xtx += ok[..., None, None] * np.outer(x, x)
+        self._xty += d[..., None] * x
+        self._yty += d * d
+        self._fitted = False
+
+    def fit(self) -> None:
+        """Coefficients, residual variance and ``(X'X)⁻¹`` per voxel (NaN where fewer than
+        ``p + 2`` controls have a value, or where the design is singular)."""
+        n, p = self.n, self.p
+        usable = n >= p + 2
+        xtx = np.where(usable[..., None, None], self._xtx, np.eye(p))
+        det = np.linalg.det(xtx)
+        usable &= np.abs(det) > 1e-9 * np.abs(np.diagonal(xtx, axis1=-2, axis2=-1)).prod(-1)
+        inv = np.linalg.inv(np.where(usable[..., None, None], xtx, np.eye(p)))
+        beta = np.einsum('...ij,...j->...i', inv, self._xty)
+        rss = np.maximum(self._yty - np.einsum('...i,...i->...', beta, self._xty), 0.0)
+        dof = np.where(usable, n - p, 1)
+        s2 = np.where(usable, rss / dof, np.nan)
+        beta[..., 0] += self.shift if self.shift is not None else 0.0
+        self.inv, self.beta, self.dof, self.s2 = inv, beta, dof, s2
+        self.usable = usable & (s2 > 0)
+        self._fitted = True
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The fitted value at the covariate centre (the intercept), NaN where unusable."""
+        self._require_fit()
+        return np.where(self.usable, self.beta[..., 0], np.nan)
+
+    @property
+    def sd(self) -> np.ndarray:
+        """The controls' residual SD, NaN where unusable."""
+        self._require_fit()
+        return np.where(self.usable, np.sqrt(self.s2), np.nan)
+
+    def predict(self, x) -> np.ndarray:
+        self._require_fit()
+        return np.einsum('...i,i->...', self.beta, np.asarray(x, dtype=np.float64))
+
+    def score(self, y: np.ndarray, x, *, left_out: np.ndarray | None = None) -> dict:
+        """``{'z', 'expected', 'sd'}`` of ``y`` (design row ``x``): the prediction and residual
+        SD it is scored against. ``left_out``: that control's image as it entered the fit,
+        removed in closed form (NaN where it was not in the fit)."""
+        self._require_fit()
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        pred = self.predict(x)
+        s2 = self.s2
+        valid = self.usable
+        if left_out is not None:
+            resid = np.asarray(left_out, dtype=np.float64) - pred
+            lev = np.einsum('i,...ij,j->...', x, self.inv, x)
+            with np.errstate(divide='ignore', invalid='ignore'):
+                pred = pred - lev * resid / (1 - lev)
+                s2 = (self.dof * s2 - resid ** 2 / (1 - lev)) / (self.dof - 1)
+            valid = valid & np.isfinite(resid) & (self.dof >= 2) & (lev < 1) & (s2 > 0)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            sd = np.sqrt(np.where(valid, s2, np.nan))
+            z = (y - pred) / sd
+        return {'z': np.where(valid & np.isfinite(z), z, np.nan),
+                'expected': np.where(valid, pred, np.nan), 'sd': sd}
+
+    def z(self, y: np.ndarray, x, *, left_out: np.ndarray | None = None) -> np.ndarray:
+        """z of ``y`` (see :meth:`score`)."""
+        return self.score(y, x, left_out=left_out)['z']
+
+    def _require_fit(self):
+        if not self._fitted:
+            self.fit()
+
+
 def normative_z(controls: np.ndarray, patients: np.ndarray | None = None, *,
                 x_controls: np.ndarray | None = None,
                 x_patients: np.ndarray | None = None) -> dict:
@@ -34,29 +138,24 @@ def normative_z(controls: np.ndarray, patients: np.ndarray | None = None, *,
 
     ``controls`` (n × v) and ``patients`` (m × v) hold the values; ``x_*`` are the design
     matrices (default: intercept only). Returns ``{'controls', 'patients', 'mean', 'sd'}``:
-    z arrays, and the controls' fitted intercept and residual SD per column. Columns with a
-    non-finite control value, or a residual SD of 0, give NaN.
+    z arrays, and the controls' fitted intercept and residual SD per column. A column is
+    fitted on the controls with a finite value there; fewer than ``p + 2`` of them give NaN.
     """
     y = np.asarray(controls, dtype=np.float64)
     n = y.shape[0]
     x = design(n) if x_controls is None else np.asarray(x_controls, dtype=np.float64)
-    p = x.shape[1]
-    if n - p < 2:
-        raise ValueError(f'{n} controls cannot estimate {p} parameters and a leave-one-out SD')
-    pinv = np.linalg.pinv(x)                   # p × n
-    beta = pinv @ y                            # p × v
-    resid = y - x @ beta                       # n × v
-    leverage = np.einsum('ij,ji->i', x, pinv)  # diag of the hat matrix
-    dof = n - p
-    s2 = (resid ** 2).sum(axis=0) / dof
-    with np.errstate(divide='ignore', invalid='ignore'):
-        s2_loo = (dof * s2 - resid ** 2 / (1 - leverage)[:, None]) / (dof - 1)
-        z_controls = resid / (1 - leverage)[:, None] / np.sqrt(s2_loo)
-        sd = np.sqrt(s2)
-        out = {'controls': np.where(np.isfinite(z_controls) & (s2_loo > 0), z_controls, np.nan),
-               'mean': beta[0], 'sd': np.where(sd > 0, sd, np.nan)}
-        if patients is not None:
-            yp = np.asarray(patients, dtype=np.float64)
-            xp = design(yp.shape[0]) if x_patients is None else np.asarray(x_patients, float)
-            out['patients'] = (yp - xp @ beta) / out['sd']
+    if n - x.shape[1] < 2:
+        raise ValueError(f'{n} controls cannot estimate {x.shape[1]} parameters and a '
+                         'leave-one-out SD')
+    model = NormativeModel(y.shape[1:], x.shape[1])
+    for row, xi in zip(y, x, strict=True):
+        model.add(row, xi)
+    model.fit()
+    out = {'controls': np.stack([model.z(row, xi, left_out=row)
+                                 for row, xi in zip(y, x, strict=True)]),
+           'mean': model.mean, 'sd': model.sd}
+    if patients is not None:
+        yp = np.asarray(patients, dtype=np.float64)
+        xp = design(yp.shape[0]) if x_patients is None else np.asarray(x_patients, float)
+        out['patients'] = np.stack([model.z(row, xi) for row, xi in zip(yp, xp, strict=True)])
     return out

@@ -159,6 +159,21 @@ class Cluster:
     centre_mm: tuple[float, float, float]
 
 
+def region_lookup(labels: np.ndarray, affine: np.ndarray, names: dict[int, str], atlas: str):
+    """A function of a world point (mm) → ``'<atlas>: <region>'`` of the label image at the
+    nearest voxel, or ``'n/a'`` outside the image or the labelled regions."""
+    inv = np.linalg.inv(affine)
+
+    def region_at(point_mm) -> str:
+        ijk = np.rint(inv[:3, :3] @ np.asarray(point_mm, float) + inv[:3, 3]).astype(int)
+        if np.any(ijk < 0) or np.any(ijk >= labels.shape[:3]):
+            return 'n/a'
+        name = names.get(int(labels[tuple(ijk)]))
+        return f'{atlas}: {name}' if name else 'n/a'
+
+    return region_at
+
+
 def clusters(stat: np.ndarray, affine: np.ndarray, threshold: float, min_voxels: int = 1,
              where: np.ndarray | None = None) -> list[Cluster]:
     """Clusters of |stat| ≥ threshold (26-connected, same sign within a cluster), optionally
@@ -171,10 +186,11 @@ def clusters(stat: np.ndarray, affine: np.ndarray, threshold: float, min_voxels:
     found = []
     for sign, supra in (('higher', stat >= threshold), ('lower', stat <= -threshold)):
         labels, n = ndimage.label(supra & allowed, structure=np.ones((3, 3, 3)))
-        for k in range(1, n + 1):
-            idx = np.argwhere(labels == k)
-            if len(idx) < min_voxels:
-                continue
+        sizes = np.bincount(labels.reshape(-1), minlength=n + 1)
+        boxes = ndimage.find_objects(labels)
+        for k in np.flatnonzero(sizes[1:] >= max(min_voxels, 1)) + 1:
+            box = boxes[k - 1]  # only the cluster's bounding box is searched
+            idx = np.argwhere(labels[box] == k) + [sl.start for sl in box]
             vals = stat[tuple(idx.T)]
             peak_i = int(np.argmax(np.abs(vals)))
             world = affine[:3, :3] @ idx.T + affine[:3, 3:4]

@@ -1,0 +1,379 @@
+"""``--reference-group COLUMN=VALUE``: normative z of every participant against a reference group.
+
+The participants whose ``participants.tsv`` row has ``COLUMN`` equal to ``VALUE`` are the
+reference. Each reference participant contributes one template-space CBF image (the mean of its
+included runs, smoothed within its brain) to a voxelwise linear model (intercept, plus the
+``--normative-covariates``); every participant's session (mean of the session's included runs)
+is then scored against it, reference participants leave-one-out. The same model runs on the
+regional means of the per-run atlas tables. Writes into ``OUTPUT_DIR/group/``:
+
+* ``group_space-<tpl>_desc-normative{Mean,Sd,Count}_cbf.nii.gz``: the reference model,
+* ``normative/sub-X[_ses-Y]_space-<tpl>_desc-normativeZ_cbf.nii.gz``: one z map per session,
+* ``group_desc-normativeZ_cbf.tsv``: regional z (long format),
+* ``group_desc-normativeClusters_cbf.tsv``: clusters of |z| ≥ threshold in grey matter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nb
+import numpy as np
+
+from bids_asl import __version__
+from bids_asl.errors import InputMissingError, UsageError
+from bids_asl.group import tables
+from bids_asl.group.maps import subject_mean
+from bids_asl.io import collect
+from bids_asl.io.derivatives import derivative_uri, write_json
+from bids_asl.io.images import atomic_write_bytes, nifti_bytes
+from bids_asl.quant import qc, regions
+from bids_asl.quant.normative import NormativeModel, design
+
+LOGGER = logging.getLogger('bids_asl')
+Z_DIR = 'normative'
+#: Template grey-matter probability above which flagged clusters are searched.
+GM_THRESHOLD = 0.5
+REGION_COLUMNS = ('participant_id', 'session_id', 'reference', 'atlas', 'index', 'region',
+                  'hemisphere', 'cbf', 'expected', 'reference_sd', 'z', 'n_reference')
+CLUSTER_COLUMNS = ('participant_id', 'session_id', 'reference', 'cluster', 'direction',
+                   'n_voxels', 'volume_mm3', 'peak_z', 'mean_z', 'peak_x', 'peak_y', 'peak_z_mm',
+                   'peak_region')
+DESCRIPTIONS = {
+    'participant_id': 'participant', 'session_id': 'session, or n/a',
+    'reference': 'yes for a reference participant (scored leave-one-out)',
+    'atlas': 'atlas (seg entity of the per-run regional table)',
+    'index': 'region index in the atlas', 'region': 'region name',
+    'hemisphere': 'bilateral (the whole region), left or right',
+    'cbf': "the session's regional mean CBF (mean over its included runs), mL/100g/min",
+    'expected': "the reference model's prediction for this participant (without it when it "
+                'is a reference participant), mL/100g/min',
+    'reference_sd': "the reference group's residual SD (without this participant when it is a "
+                    'reference participant), mL/100g/min',
+    'z': '(cbf - expected) / reference_sd',
+    'n_reference': 'reference participants with a value for this region',
+    'cluster': 'cluster number, largest first', 'direction': 'higher or lower than expected',
+    'n_voxels': 'voxels in the cluster (template grid)', 'volume_mm3': 'cluster volume, mm3',
+    'peak_z': 'z of largest magnitude', 'mean_z': 'mean z over the cluster',
+    'peak_x': 'peak position, mm (template space)', 'peak_y': 'peak position, mm',
+    'peak_z_mm': 'peak position, mm', 'peak_region': 'atlas region at the peak',
+}
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """The maps scored together: one session of one participant."""
+
+    subject: str
+    session: str | None
+    paths: tuple[Path, ...]
+    runs: tuple[collect.RunOutputs, ...]
+
+    @property
+    def participant_id(self) -> str:
+        return f'sub-{self.subject}'
+
+    @property
+    def stem(self) -> str:
+        return f'sub-{self.subject}' + (f'_ses-{self.session}' if self.session else '')
+
+
+class _NotScored(Exception):
+    pass
+
+
+def _covariate_coding(columns, participants: dict, reference: list[str], path) -> dict:
+    """Column → ``'numeric'`` or its sorted levels (the first is the baseline), from the
+    reference participants' values; a covariate that is constant among them is an error."""
+    coding = {}
+    for column in columns:
+        values = [_value(participants, pid, column) for pid in reference]
+        values = [v for v in values if v is not None]
+        try:
+            numbers = [float(v) for v in values]
+            numeric = all(math.isfinite(v) for v in numbers)
+        except ValueError:
+            numeric = False
+        levels = sorted(set(values))
+        if len(levels) < 2:
+            raise UsageError(f'column {column!r} takes one value ({", ".join(levels) or "n/a"}) '
+                             'in the reference group: it cannot be a covariate', path=path,
+                             field='--normative-covariates')
+        coding[column] = 'numeric' if numeric else levels
+    return coding
+
+
+def _value(participants: dict, pid: str, column: str) -> str | None:
+    text = (participants.get(pid, {}).get(column) or '').strip()
+    return None if text in ('', 'n/a') else text
+
+
+def _covariates(participants: dict, pid: str, coding: dict) -> list[float]:
+    out = []
+    for column, kind in coding.items():
+        text = _value(participants, pid, column)
+        if text is None:
+            raise _NotScored(f'{column} is n/a in participants.tsv')
+        if kind == 'numeric':
+            try:
+                number = float(text)
+            except ValueError:
+                raise _NotScored(f'{column}={text!r} is not a number') from None
+            if not math.isfinite(number):
+                raise _NotScored(f'{column}={text!r} is not finite')
+            out.append(number)
+        else:
+            if text not in kind:
+                raise _NotScored(f'{column}={text!r} does not occur in the reference group')
+            out += [float(text == level) for level in kind[1:]]
+    return out
+
+
+def _smoothed(paths, reference: nb.Nifti1Image, fwhm: float) -> np.ndarray:
+    """Mean of the maps (missing outside each run's brain), smoothed within the finite voxels
+    (mask-normalised Gaussian), NaN outside them."""
+    data = subject_mean(list(paths), reference)
+    inside = np.isfinite(data)
+    voxel = np.sqrt((reference.affine[:3, :3] ** 2).sum(axis=0))
+    smooth = qc.smooth_within(np.where(inside, data, 0.0), inside, fwhm, voxel)
+    return np.where(inside, smooth, np.nan)
+
+
+def _regional_values(runs) -> dict[tuple, float]:
+    """(atlas, index, region, hemisphere) → mean over the runs of the regional mean CBF."""
+    sums = defaultdict(list)
+    for run in runs:
+        for atlas, path in run.regional_tables().items():
+            for row in collect.read_tsv(path):
+                for hemi, (col, _, _) in tables.HEMISPHERES.items():
+                    value = _float(row.get(col))
+                    if value is not None:
+                        sums[(row.get('atlas') or atlas, row.get('index', 'n/a'),
+                              row.get('region', 'n/a'), hemi)].append(value)
+    return {k: float(np.mean(v)) for k, v in sums.items()}
+
+
+def _float(text) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _units(runs) -> list[_Unit]:
+    groups = defaultdict(list)
+    for run in runs:
+        path = run.find('cbf', space=collect.TEMPLATE)
+        if path is not None:
+            groups[(run.subject, run.session or '')].append((path, run))
+    return [_Unit(subject, session or None, tuple(p for p, _ in items),
+                  tuple(r for _, r in items))
+            for (subject, session), items in sorted(groups.items(), key=lambda kv: kv[0])]
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return 'n/a'
+    return f'{value:.6g}' if isinstance(value, float) else str(value)
+
+
+def _write_tsv(path: Path, columns, rows, sidecar: dict, names, participants) -> None:
+    """TSV with the participants.tsv columns appended (renamed if they clash), and sidecar."""
+    pcols = tables.participant_columns(names, columns)
+    rows = [{**r, **{new: participants.get(r['participant_id'], {}).get(old)
+                     for old, new in pcols.items()}} for r in rows]
+    descriptions = {**DESCRIPTIONS,
+                    **{new: f'participants.tsv column {old!r}' for old, new in pcols.items()}}
+    columns = (*columns, *pcols.values())
+    text = '\n'.join(['\t'.join(columns), *('\t'.join(_fmt(r.get(c)) for c in columns)
+                                            for r in rows)]) + '\n'
+    atomic_write_bytes(path, text.encode('utf-8'))
+    write_json(path.with_suffix('.json'), {**tables.sidecar(columns, descriptions), **sidecar})
+
+
+def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict,
+                      progress) -> dict:
+    """Fit the reference model, write every participant's z map, regional z table and flagged
+    clusters; returns {key: path} of what was written."""
+    column, value = settings.reference_group
+    table = Path(settings.bids_dir) / 'participants.tsv'
+    if not table.is_file():
+        raise InputMissingError('file missing (needed by --reference-group)', path=table,
+                                field='--reference-group')
+    names, participants = collect.read_participants(settings.bids_dir)
+    for col, flag in ((column, '--reference-group'),
+                      *((c, '--normative-covariates') for c in settings.normative_covariates)):
+        if col not in names:
+            raise UsageError(f'no column {col!r} (columns: {", ".join(names) or "none"})',
+                             path=table, field=flag)
+    excluded = {r['source'] for r in qc_rows if r['excluded'] == 'yes'}
+    units = _units([r for r in runs if r.prefix not in excluded])
+    by_subject = defaultdict(list)
+    for unit in units:
+        by_subject[unit.participant_id].append(unit)
+    candidates = [pid for pid in by_subject if _value(participants, pid, column) == value]
+    coding = _covariate_coding(settings.normative_covariates, participants, candidates, table)
+    not_scored, x_of = {}, {}
+    for pid in by_subject:
+        try:
+            x_of[pid] = _covariates(participants, pid, coding)
+        except _NotScored as exc:
+            not_scored[pid] = str(exc)
+            LOGGER.warning('%s: no normative z (%s)', pid, exc)
+    reference = [pid for pid in candidates if pid in x_of]
+    n_params = 1 + sum(1 if k == 'numeric' else len(k) - 1 for k in coding.values())
+    if len(reference) < n_params + 2:
+        raise InputMissingError(
+            f'{len(reference)} reference participant(s) with {column}={value} and included '
+            f'template-space CBF; the model ({n_params} parameter(s)) needs at least '
+            f'{n_params + 2}', path=table, field='--reference-group')
+    centre = (np.mean([x_of[pid] for pid in reference], axis=0) if n_params > 1
+              else np.zeros(0))
+    rows_of = {pid: design(1, np.asarray(x_of[pid])[None, :] if n_params > 1 else None,
+                           centre=centre)[0] for pid in x_of}
+
+    first = nb.load(str(units[0].paths[0]))
+    shape, affine = first.shape[:3], first.affine
+    fwhm = settings.normative_fwhm
+    model = NormativeModel(shape, n_params)
+    ref_maps = {pid: tuple(p for u in by_subject[pid] for p in u.paths) for pid in reference}
+    for i, pid in enumerate(reference, start=1):
+        model.add(_smoothed(ref_maps[pid], first, fwhm), rows_of[pid])
+        progress.step(f'normative model: {i}/{len(reference)} reference participant(s)')
+    model.fit()
+
+    written = {}
+    base = {'ReferenceGroup': f'{column}={value}',
+            'ReferenceParticipants': reference,
+            'Model': 'voxelwise (or regionwise) ordinary least squares of the reference '
+                     "participants' CBF on an intercept"
+                     + (' and the covariates' if coding else '') + '; z = (CBF - prediction) '
+                     '/ residual SD; reference participants leave-one-out (closed form)',
+            'Covariates': {c: ('numeric, centred on the reference mean' if k == 'numeric' else
+                               {'Levels': k, 'Baseline': k[0],
+                                'Coding': 'one indicator column per other level, centred'})
+                           for c, k in coding.items()},
+            'CovariateCentre': [float(c) for c in centre],
+            'Averaging': "a reference participant's included runs (all sessions) are averaged; "
+                         "each scored session is the mean of that session's included runs",
+            'NotScored': not_scored, 'SpatialReference': collect.TEMPLATE,
+            'Software': f'bids-asl {__version__}', **provenance}
+    maps = {**base, 'SmoothingFWHM': fwhm,
+            'SmoothingNote': 'Gaussian within each map\'s brain mask (mask-normalised), before '
+                             'the model'}
+    for desc, data, meaning, unit, dtype in (
+            ('normativeMean', model.mean, 'reference model prediction at the covariate centre',
+             'mL/100g/min', np.float32),
+            ('normativeSd', model.sd, 'reference residual SD', 'mL/100g/min', np.float32),
+            ('normativeCount', model.n, 'reference participants with a value', 'participants',
+             np.int16)):
+        path = group_dir / f'group_space-{collect.TEMPLATE}_desc-{desc}_cbf.nii.gz'
+        atomic_write_bytes(path, nifti_bytes(data, first, dtype=dtype))
+        write_json(path.with_name(path.name.replace('.nii.gz', '.json')),
+                   {**maps, 'Units': unit, 'Description': f'CBF: {meaning}'})
+        written[desc] = path
+
+    from bids_asl.io import templates  # noqa: PLC0415
+
+    grey = templates.template_on_grid('gm', shape, affine) >= GM_THRESHOLD
+    region_at = None
+    if settings.atlases:
+        atlas = settings.atlases[0]
+        region_at = regions.region_lookup(templates.atlas_on_grid(atlas, shape, affine), affine,
+                                          templates.atlas_names(atlas), atlas)
+    voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
+    min_voxels = max(1, math.ceil(settings.normative_min_volume / voxel_mm3))
+    z_dir = group_dir / Z_DIR
+    cluster_rows, z_paths = [], []
+    for i, unit in enumerate(units, start=1):
+        pid = unit.participant_id
+        if pid not in x_of:
+            continue
+        image = _smoothed(unit.paths, first, fwhm)
+        left_out = None
+        if pid in ref_maps:
+            left_out = image if unit.paths == ref_maps[pid] else _smoothed(ref_maps[pid],
+                                                                           first, fwhm)
+        z = model.z(image, rows_of[pid], left_out=left_out)
+        path = z_dir / f'{unit.stem}_space-{collect.TEMPLATE}_desc-normativeZ_cbf.nii.gz'
+        atomic_write_bytes(path, nifti_bytes(z, first, dtype=np.float32))
+        write_json(path.with_name(path.name.replace('.nii.gz', '.json')),
+                   {**maps, 'Units': 'z', 'Sources': [derivative_uri(settings.output_dir, p)
+                                                      for p in unit.paths],
+                    'LeaveOneOut': left_out is not None,
+                    'Description': 'CBF z-score against the reference group (NaN where the '
+                                   'model has fewer than p + 2 reference values or the map '
+                                   'has none)'})
+        z_paths.append(path)
+        found = regions.clusters(z, affine, settings.normative_z_threshold, min_voxels,
+                                 where=grey)
+        for c in found:
+            cluster_rows.append({
+                'participant_id': pid, 'session_id': f'ses-{unit.session}' if unit.session
+                else 'n/a', 'reference': 'yes' if left_out is not None else 'no',
+                'cluster': c.index, 'direction': c.sign, 'n_voxels': c.n_voxels,
+                'volume_mm3': c.volume_mm3, 'peak_z': c.peak, 'mean_z': c.mean,
+                'peak_x': c.peak_mm[0], 'peak_y': c.peak_mm[1], 'peak_z_mm': c.peak_mm[2],
+                'peak_region': region_at(c.peak_mm) if region_at else 'n/a'})
+        progress.step(f'normative z maps: {i}/{len(units)} session(s)')
+    written['normativeZ'] = z_dir
+    clusters_path = group_dir / 'group_desc-normativeClusters_cbf.tsv'
+    _write_tsv(clusters_path, CLUSTER_COLUMNS, cluster_rows,
+               {**maps, 'ClusterThreshold': settings.normative_z_threshold,
+                'MinimumClusterVolume': settings.normative_min_volume,
+                'ClusterConnectivity': 26,
+                'ClusterSearchMask': f'template grey-matter probability >= {GM_THRESHOLD}',
+                'RegionAtlas': settings.atlases[0] if settings.atlases else 'n/a'},
+               names, participants)
+    written['normativeClusters'] = clusters_path
+    regional = _regional_z(units, by_subject, reference, rows_of, x_of)
+    if regional:
+        path = group_dir / 'group_desc-normativeZ_cbf.tsv'
+        _write_tsv(path, REGION_COLUMNS, regional,
+                   {**base, 'Smoothing': 'none (regional means of the per-run tables)'},
+                   names, participants)
+        written['normativeRegional'] = path
+    progress.stage(None, f'normative z: {len(reference)} reference participant(s), '
+                         f'{len(z_paths)} map(s), {len(cluster_rows)} flagged cluster(s)')
+    return written
+
+
+def _regional_z(units, by_subject, reference, rows_of, x_of) -> list[dict]:
+    """Long-format regional z rows, from the per-run atlas tables."""
+    unit_values = {u: _regional_values(u.runs) for u in units if u.participant_id in x_of}
+    ref_values = {pid: _regional_values([r for u in by_subject[pid] for r in u.runs])
+                  for pid in reference}
+    keys = list(dict.fromkeys(k for v in (*ref_values.values(), *unit_values.values())
+                              for k in v))
+    if not keys:
+        return []
+
+    def vector(values):
+        return np.array([values.get(k, np.nan) for k in keys])
+
+    model = NormativeModel(len(keys), len(next(iter(rows_of.values()))))
+    ref_vectors = {pid: vector(v) for pid, v in ref_values.items()}
+    for pid in reference:
+        model.add(ref_vectors[pid], rows_of[pid])
+    model.fit()
+    rows = []
+    for unit, values in unit_values.items():
+        pid = unit.participant_id
+        y = vector(values)
+        score = model.score(y, rows_of[pid], left_out=ref_vectors.get(pid))
+        for j, (atlas, index, region, hemi) in enumerate(keys):
+            if not math.isfinite(y[j]):
+                continue
+            rows.append({'participant_id': pid,
+                         'session_id': f'ses-{unit.session}' if unit.session else 'n/a',
+                         'reference': 'yes' if pid in ref_vectors else 'no', 'atlas': atlas,
+                         'index': index, 'region': region, 'hemisphere': hemi,
+                         'cbf': float(y[j]), 'expected': float(score['expected'][j]),
+                         'reference_sd': float(score['sd'][j]), 'z': float(score['z'][j]),
+                         'n_reference': int(model.n[j])})
+    return rows
