@@ -5,6 +5,7 @@ written by the pipeline's own writers)."""
 import base64
 import html
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -149,3 +150,40 @@ def test_find_comparisons_by_file_name(tmp_path):
     assert found[0].map('Z').name == f'sub-p_run-1_space-{TPL}_desc-aMinusbZ_cbf.nii.gz'
     assert found[1].map('Percent') is None and found[0].clusters() is None
     assert list(found[0].regional_tables()) == ['AAL'] and found[1].regional_tables() == {}
+
+
+def test_reports_follow_the_comparison_and_survive_its_crash(tmp_path, monkeypatch, capsys):
+    """run_participant: the session comparison runs before the reports (so they show it), and
+    a comparison that crashes costs one line and exit 70, not the reports."""
+    from bids_asl.cli import run
+    from bids_asl.cli.parser import parse_args
+    from bids_asl.cli.progress import Progress
+    from bids_asl.errors import ExitCode
+    from bids_asl.synthetic import Variant, make_dataset
+
+    bids = make_dataset(tmp_path / 'bids', variants=(Variant(label='r', n_pairs=2),),
+                        shape=(12, 13, 8))
+    settings = parse_args([str(bids), str(tmp_path / 'out'), 'participant', '-w',
+                           str(tmp_path / 'work'), '--skip-bids-validation',
+                           '--no-motion-correction', '--no-anatomy'])
+    settings = replace(settings, compare_sessions=('1', '2'))  # anatomy itself is not needed
+    calls = []
+
+    def crash(*args, **kwargs):
+        calls.append('compare')
+        raise ValueError('session A has no positive mean CBF in the common mask')
+
+    def report(output_dir, subject, errors=()):
+        calls.append('report')
+        return output_dir / f'sub-{subject}.html'
+
+    monkeypatch.setattr('bids_asl.clinical.sessions.compare_sessions', crash)
+    monkeypatch.setattr('bids_asl.report.subject.write_subject_report', report)
+    run.check_paths(replace(settings, compare_sessions=None))
+    with run._private_temp(settings):
+        code = run.run_participant(settings, Progress(tty=False))
+    assert calls == ['compare', 'report']
+    assert code == ExitCode.SOFTWARE
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ': error:' in ln]
+    assert errors == ['bids-asl: error: session comparison ses-1 minus ses-2 not written: '
+                      'ValueError: session A has no positive mean CBF in the common mask']
