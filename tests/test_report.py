@@ -49,8 +49,10 @@ def test_progress_rewrites_one_line_on_a_terminal():
 
 def test_number_formatting_and_flatten():
     assert [render.format_number(v) for v in (None, '', 'n/a', float('nan'), 3, '12',
-                                              0.123456, 'text')] == [
-        'n/a', 'n/a', 'n/a', 'n/a', '3', '12', '0.1235', 'text']
+                                              0.123456, 'text', '42620.4', -12345.6, 9999.4,
+                                              '1e-05')] == [
+        'n/a', 'n/a', 'n/a', 'n/a', '3', '12', '0.1235', 'text', '42620', '-12346', '9999',
+        '1e-05']
     assert render.flatten({'b': {'c': 1.5, 'a': [1, 2]}, 'a': 'x'}) == [
         ('a', 'x'), ('b.a', '[1, 2]'), ('b.c', '1.5')]
 

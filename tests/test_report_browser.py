@@ -15,6 +15,7 @@ import pytest
 from bids_asl.report.subject import write_subject_report
 
 from conftest import run_cli
+from fakeclinical import write_lesions, write_run, write_sessions
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 DRIVER = shutil.which('chromedriver')
@@ -129,6 +130,22 @@ def test_failed_subject_report_lists_the_error(browser, reports):
     _check_clean(browser, path, _load(browser, path))
     text = browser.execute_script("return document.getElementById('errors').innerText")
     assert 'sub-bad_asl.nii.gz' in text and 'RepetitionTimePreparation' in text
+
+
+def test_lesion_and_comparison_sections_in_browser(browser, tmp_path):
+    out = tmp_path / 'out'
+    rows = write_lesions(out)
+    write_run(out, 'base')
+    write_sessions(out)
+    path = write_subject_report(out, 'p')
+    _check_clean(browser, path, _load(browser, path))
+    assert 'comparisons' in _ids(browser)
+    count = "return document.querySelectorAll('{}').length"
+    assert browser.execute_script(count.format('table.lesions tbody tr')) == len(rows)
+    assert browser.execute_script(count.format('#comparisons img')) == 2
+    assert browser.execute_script(count.format('table.clusters tbody tr')) == 2
+    text = browser.execute_script("return document.getElementById('comparisons').innerText")
+    assert 'Clusters' in text and 'Regional change' in text
 
 
 def test_group_report_in_browser(browser, reports):

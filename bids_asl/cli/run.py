@@ -327,6 +327,8 @@ def _report_warnings(settings, specs) -> None:
 
 
 def _compare_sessions(settings) -> list[int]:
+    """The session comparison, before the reports (they show it); like a report, a failure
+    here costs one line and the exit code, never the reports or the derivatives."""
     from bids_asl.clinical.sessions import compare_sessions  # noqa: PLC0415
 
     a, b = settings.compare_sessions
@@ -338,6 +340,11 @@ def _compare_sessions(settings) -> list[int]:
     except BidsAslError as exc:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
         return [int(exc.exit_code)]
+    except Exception as exc:  # noqa: BLE001 - the run's derivatives are already written
+        LOGGER.debug('session comparison failed', exc_info=True)
+        print(f'bids-asl: error: session comparison ses-{a} minus ses-{b} not written: '
+              f'{exc.__class__.__name__}: {exc}', file=sys.stderr)
+        return [int(ExitCode.CANTCREAT if isinstance(exc, OSError) else ExitCode.SOFTWARE)]
     LOGGER.info('session comparison ses-%s minus ses-%s: %d file(s)', a, b, len(files))
     return []
 

@@ -3,6 +3,11 @@
 A run is identified by its main CBF sidecar ``<prefix>_cbf.json`` (no ``desc``/``space``
 entity); every other file of the run is looked up by name from its prefix. Files written by the
 anatomy pipeline (template/T1w space, regional and tissue tables) are optional.
+
+A session comparison (``--compare-sessions A B``) is identified by its template-space
+difference map ``sub-X/perf/<stem>_space-<template>_desc-<A>Minus<B>_cbf.nii.gz`` (``<stem>``:
+the runs' names without the session); its other files are looked up from ``<stem>`` and
+``<A>Minus<B>``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from pathlib import Path
 TEMPLATE = 'MNI152NLin2009aSym'
 _ENTITY = re.compile(r'([a-z]+)-([A-Za-z0-9]+)')
 _MAIN_CBF = re.compile(r'^(sub-[A-Za-z0-9]+(?:_(?!desc-|space-)[a-z]+-[A-Za-z0-9]+)*)_cbf\.json$')
+_COMPARISON = re.compile(rf'^(?P<stem>sub-[A-Za-z0-9]+(?:_(?!desc-|space-)[a-z]+-[A-Za-z0-9]+)*)'
+                         rf'_space-{TEMPLATE}_desc-(?P<desc>[A-Za-z0-9]+Minus[A-Za-z0-9]+)'
+                         r'_cbf\.nii\.gz$')
 _REGIONAL = re.compile(r'_space-(?P<space>[A-Za-z0-9]+)_seg-(?P<atlas>[A-Za-z0-9]+)'
                        r'_desc-regional_cbf\.tsv$')
 
@@ -62,6 +70,53 @@ class RunOutputs:
                                        f'{match["atlas"]}_desc-regional_cbf.tsv'):
                 out[match['atlas']] = path
         return out
+
+
+@dataclass(frozen=True)
+class ComparisonOutputs:
+    """The files of one session comparison (``sub-X/perf``, no session entity)."""
+
+    stem: str
+    desc: str  # <A>Minus<B>
+    perf: Path
+
+    def map(self, kind: str = '', space: str = TEMPLATE) -> Path | None:
+        """``kind`` '' (A − B), 'Percent' or 'Z'; None when the file is absent."""
+        path = self.perf / f'{self.stem}_space-{space}_desc-{self.desc}{kind}_cbf.nii.gz'
+        return path if path.is_file() else None
+
+    def clusters(self) -> Path | None:
+        path = self.perf / f'{self.stem}_space-{TEMPLATE}_desc-{self.desc}_clusters.tsv'
+        return path if path.is_file() else None
+
+    def regional_tables(self) -> dict[str, Path]:
+        """Atlas name → ``<stem>_space-<template>_seg-<Atlas>_desc-<A>Minus<B>_cbf.tsv``."""
+        pattern = re.compile(rf'^{re.escape(self.stem)}_space-{TEMPLATE}_seg-(?P<atlas>'
+                             rf'[A-Za-z0-9]+)_desc-{re.escape(self.desc)}_cbf\.tsv$')
+        out = {}
+        for path in sorted(self.perf.glob(f'{self.stem}_space-{TEMPLATE}_seg-*_desc-'
+                                          f'{self.desc}_cbf.tsv')):
+            match = pattern.match(path.name)
+            if match:
+                out[match['atlas']] = path
+        return out
+
+
+def find_comparisons(output_dir, subject: str) -> list[ComparisonOutputs]:
+    """Every session comparison of one subject, sorted by (stem, desc).
+
+    ``desc-<A>Minus<B>Percent`` and ``…Z`` are the maps of ``<A>Minus<B>`` when that
+    difference map exists too, not comparisons of their own.
+    """
+    perf = Path(output_dir) / f'sub-{subject}' / 'perf'
+    found = set()
+    for path in perf.glob(f'sub-{subject}*_space-{TEMPLATE}_desc-*Minus*_cbf.nii.gz'):
+        match = _COMPARISON.match(path.name)
+        if match and match['stem'].split('_')[0] == f'sub-{subject}':
+            found.add((match['stem'], match['desc']))
+    derived = {(stem, desc) for stem, desc in found for kind in ('Percent', 'Z')
+               if desc.endswith(kind) and (stem, desc[:-len(kind)]) in found}
+    return [ComparisonOutputs(stem, desc, perf) for stem, desc in sorted(found - derived)]
 
 
 def find_runs(output_dir, subject: str | None = None) -> list[RunOutputs]:

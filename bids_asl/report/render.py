@@ -41,7 +41,8 @@ def inline_script(name: str) -> dict:
 
 
 def format_number(value, digits: int = 4) -> str:
-    """Table cell text: numbers to ``digits`` significant figures, n/a kept, text as is."""
+    """Table cell text: numbers to ``digits`` significant figures (whole numbers when they
+    have more digits than that, never an exponent below 1e15), n/a kept, text as is."""
     if value is None or value == '':
         return 'n/a'
     if isinstance(value, bool):
@@ -54,6 +55,8 @@ def format_number(value, digits: int = 4) -> str:
         return 'n/a'
     if isinstance(value, int) or (isinstance(value, str) and value.lstrip('-').isdigit()):
         return str(int(number))
+    if abs(number) >= 10 ** digits and abs(number) < 1e15:
+        return f'{number:.0f}'  # 42620, not 4.262e+04 (volumes in mm³, voxel counts)
     return f'{number:.{digits}g}'
 
 

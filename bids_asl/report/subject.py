@@ -1,6 +1,7 @@
 """``OUTPUT_DIR/sub-<label>.html``: one self-contained report per subject, from the derivatives.
 
-Sections appear when their data exist (motion, multi-delay, anatomy, regional tables). Every
+Sections appear when their data exist (motion, multi-delay, anatomy, regional tables, lesions,
+session comparisons; the last two in ``report.clinical``). Every
 image is an inline PNG, the CSS is inline, nothing is fetched: the page works offline.
 """
 
@@ -15,7 +16,7 @@ from bids_asl import __version__, qcrules
 from bids_asl.io import collect
 from bids_asl.io.images import atomic_write_bytes
 from bids_asl.io.qctable import QC_COLUMNS
-from bids_asl.report import figures
+from bids_asl.report import clinical, figures
 from bids_asl.report.methods import REFERENCES, methods_text
 from bids_asl.report.render import flatten, render, software_versions
 
@@ -177,6 +178,7 @@ def run_context(run: collect.RunOutputs) -> dict:
         'regional': {atlas: collect.read_tsv(p) for atlas, p in run.regional_tables().items()},
         'asymmetry_clusters': collect.read_tsv(p) if (p := run.find(
             'clusters', space=collect.TEMPLATE, desc='asymmetry', extension='.tsv')) else None,
+        'lesions': clinical.lesions(run),
         'methods': methods, 'references': [REFERENCES[c] for c in cites],
         'warnings': sidecar.get('Warnings', []),
     }
@@ -218,6 +220,7 @@ def subject_context(output_dir, subject: str, errors=()) -> dict:
         settings_text = _processing_settings(log / 'bids_asl.toml')
     runs = [run_context(r) for r in collect.find_runs(output_dir, subject)]
     return {'subject': subject, 'runs': runs, 'anatomy': _anatomy(output_dir, subject),
+            'comparisons': clinical.comparisons(output_dir, subject),
             'errors': [{'source': str(s), 'message': str(m)} for s, m in errors],
             'settings': settings_text, 'software': software_versions(),
             'thresholds': list(qcrules.THRESHOLDS.values()),

@@ -290,6 +290,23 @@ def test_lesion_table_equals_an_independent_computation(no_t1w):
                                                                        rel=1e-5)
 
 
+def test_subject_report_shows_the_lesion_table(no_t1w):
+    from bids_asl.report.render import format_number
+
+    rows = _tsv(no_t1w / 'sub-pcasl1pld' / 'perf' / 'sub-pcasl1pld_desc-lesions_cbf.tsv')
+    page = (no_t1w / 'sub-pcasl1pld.html').read_text(encoding='utf-8')
+    table = page.split('<h3>Lesions</h3>')[1].split('</table>')[0]
+    assert table.count('<tr') == len(rows) + 1  # every row of the file, and the header
+    big = rows[0]
+    assert big['kind'] == 'lesion' and big['lesion'] == '1'
+    cells = ''.join(f'<td>{format_number(big[c])}</td>'
+                    for c in ('n_voxels', 'volume_mm3', 'mean', 'median', 'sd'))
+    assert f'<tr><td>lesion 1</td>{cells}</tr>' in table
+    far = next(r for r in rows if r['kind'] == 'nawm' and r['band_mm'] == '>20')
+    assert (f'<td>NAWM &gt; 20 mm from the nearest lesion</td><td>{far["n_voxels"]}</td>'
+            in table)
+
+
 def test_lesion_mask_on_a_foreign_grid_is_a_data_error(tmp_path, capsys):
     lesions = tmp_path / 'lesions'
     lesions.mkdir()

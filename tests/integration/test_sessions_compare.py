@@ -105,6 +105,33 @@ def test_regional_change_table(compared):
     assert far['Postcentral'] < 20.0  # holds part of the focus
 
 
+def test_subject_report_shows_the_comparison(compared):
+    """The report is written after the comparison (same invocation): its section holds the
+    cluster and regional change tables with the values of the files."""
+    from markupsafe import escape
+
+    from bids_asl.report.render import format_number
+
+    perf, _ = compared
+    page = (perf.parent.parent / 'sub-01.html').read_text(encoding='utf-8')
+    section = page.split('<section id="comparisons">')[1].split('</section>')[0]
+    assert f'<h3 id="cmp-sub-01-{DESC}">sub-01: ses-post minus ses-base</h3>' in section
+    assert section.count('<img src="data:image/png;base64,') == 2  # percent and z maps
+
+    def row_html(row):
+        return '<tr>' + ''.join(f'<td>{escape(format_number(v))}</td>' for v in row) + '</tr>'
+
+    lines = (perf / f'sub-01_space-{TPL}_desc-{DESC}_clusters.tsv').read_text().splitlines()
+    for line in lines[1:]:
+        assert row_html(line.split('\t')) in section
+    if len(lines) == 1:  # this noisy pair has none at |z| >= 3 and 400 mm3
+        assert 'No cluster with |z| ≥ 3 of at least 400 mm³.' in section
+    lines = (perf / f'sub-01_space-{TPL}_seg-AAL_desc-{DESC}_cbf.tsv').read_text().splitlines()
+    assert f'<summary>AAL ({len(lines) - 1} regions)</summary>' in section
+    postcentral = next(ln.split('\t') for ln in lines if '\tPostcentral\t' in ln)
+    assert row_html(postcentral[1:]) in section  # without the atlas column
+
+
 def test_normalised_comparison_removes_the_global_change(compared):
     """Runs last: rewrites the comparison with --compare-normalise's computation."""
     perf, _ = compared
