@@ -91,7 +91,7 @@ def dataset(tmp_path_factory):
     add('sub-p1_ses-ictal', 'sub-p1/ses-ictal', scale, deficit=True)
     add('sub-p1_ses-interictal', 'sub-p1/ses-interictal', scale)
     add('sub-p2', 'sub-p2', _scale(50, 'F', rng))
-    grey = templates.template_on_grid('gm', shape, affine) >= 0.5
+    grey = sample_linear(*templates.load_template('gm'), shape, affine) >= 0.5
     return {'bids': bids, 'out': out, 'images': images, 'regional': regional,
             'sphere': sphere, 'brain': brain, 'grey': grey, 'affine': affine}
 
@@ -218,6 +218,12 @@ def test_the_deficit_is_found_at_its_place_and_size_with_age_and_sex_covariates(
         s = np.sqrt(((reg[keep, j] - x[keep] @ beta) ** 2).sum() / (7 - 3))
         want = (regional['c2'][j] - x[2] @ beta) / s
         assert float(rows[('sub-c2', 'n/a', region)]['z']) == pytest.approx(want, rel=1e-4)
+    # the group report lists the cluster and draws the patient's maps first
+    html = (d['out'] / 'group.html').read_text()
+    section = html[html.index('id="normative"'):]
+    assert 'sub-p2 (age is n/a in participants.tsv)' in section
+    assert f'<td>{float(top["peak_z"]):.4g}</td>' in section
+    assert section.index('<b>sub-p1_ses-ictal</b>') < section.index('<b>sub-c0</b>')
     # the same command again gives the same bytes
     before = {p: p.read_bytes() for p in group.rglob('*') if 'normative' in p.name and
               p.is_file()}

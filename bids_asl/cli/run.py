@@ -326,7 +326,7 @@ def _report_warnings(settings, specs) -> None:
                 LOGGER.warning('%s: %s', sidecar.name, warning)
 
 
-def _compare_sessions(settings) -> list[int]:
+def _compare_sessions(settings, subjects) -> list[int]:
     """The session comparison, before the reports (they show it); like a report, a failure
     here costs one line and the exit code, never the reports or the derivatives."""
     from bids_asl.clinical.sessions import compare_sessions  # noqa: PLC0415
@@ -336,7 +336,8 @@ def _compare_sessions(settings) -> list[int]:
         files = compare_sessions(settings.output_dir, a, b,
                                  normalise=settings.compare_normalise,
                                  z_threshold=settings.compare_z_threshold,
-                                 min_volume_mm3=settings.asymmetry_min_volume)
+                                 min_volume_mm3=settings.asymmetry_min_volume,
+                                 subjects=set(subjects))
     except BidsAslError as exc:
         print(f'bids-asl: error: {exc}', file=sys.stderr)
         return [int(exc.exit_code)]
@@ -442,7 +443,7 @@ def run_participant(settings, progress) -> int:
                     errors.setdefault(subject, []).append((Path(owner).name, message))
             _report_warnings(settings, specs)
             if settings.compare_sessions is not None:  # while the participants are locked
-                compare_codes = _compare_sessions(settings)
+                compare_codes = _compare_sessions(settings, locked)
         # reports while the participants are still ours; a busy participant's report is left
         # to the process that holds it
         codes += _write_reports(settings, [s for s in subjects if s not in busy], errors,

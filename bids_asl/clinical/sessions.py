@@ -37,10 +37,14 @@ def _key(path: Path, session: str) -> str:
     return path.name.replace(f'_ses-{session}', '', 1)
 
 
-def find_pairs(output_dir, session_a: str, session_b: str) -> list[tuple[str, Path, Path]]:
-    """(subject, A CBF, B CBF) template-space maps present for both sessions."""
+def find_pairs(output_dir, session_a: str, session_b: str,
+               subjects=None) -> list[tuple[str, Path, Path]]:
+    """(subject, A CBF, B CBF) template-space maps present for both sessions (only of the
+    given subject labels, when given: the participants this process holds)."""
     pairs = []
     for subject_dir in sorted(Path(output_dir).glob('sub-*')):
+        if subjects is not None and subject_dir.name[4:] not in subjects:
+            continue
         found = {}
         for session in (session_a, session_b):
             perf = subject_dir / f'ses-{session}' / 'perf'
@@ -68,9 +72,10 @@ def _num(text) -> float:
 
 
 def compare_sessions(output_dir, session_a: str, session_b: str, *, normalise: bool,
-                     z_threshold: float, min_volume_mm3: float) -> list[str]:
-    """Write the comparisons of every subject with runs in both sessions; returns the files."""
-    pairs = find_pairs(output_dir, session_a, session_b)
+                     z_threshold: float, min_volume_mm3: float, subjects=None) -> list[str]:
+    """Write the comparisons of every subject (of ``subjects`` when given) with runs in both
+    sessions; returns the files."""
+    pairs = find_pairs(output_dir, session_a, session_b, subjects)
     if not pairs:
         raise InputMissingError(f'no subject has template-space CBF for both ses-{session_a} '
                                 f'and ses-{session_b} (anatomy must be on)', path=output_dir,

@@ -33,6 +33,7 @@ from bids_asl.io.derivatives import derivative_uri, write_json
 from bids_asl.io.images import atomic_write_bytes, nifti_bytes
 from bids_asl.quant import qc, regions
 from bids_asl.quant.normative import NormativeModel, design
+from bids_asl.quant.resample import sample_linear
 
 LOGGER = logging.getLogger('bids_asl')
 Z_DIR = 'normative'
@@ -280,12 +281,15 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
 
     from bids_asl.io import templates  # noqa: PLC0415
 
-    grey = templates.template_on_grid('gm', shape, affine) >= GM_THRESHOLD
+    grey = sample_linear(*templates.load_template('gm'), shape, affine) >= GM_THRESHOLD
     region_at = None
     if settings.atlases:
         atlas = settings.atlases[0]
-        region_at = regions.region_lookup(templates.atlas_on_grid(atlas, shape, affine), affine,
-                                          templates.atlas_names(atlas), atlas)
+        labels = regions.labels_on_grid(
+            *templates.load_atlas(atlas), shape, affine,
+            probabilistic=templates.ATLASES[atlas].kind == 'prob',
+            threshold=templates.MAXPROB_THRESHOLD)
+        region_at = regions.region_lookup(labels, affine, templates.atlas_names(atlas), atlas)
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
     min_voxels = max(1, math.ceil(settings.normative_min_volume / voxel_mm3))
     z_dir = group_dir / Z_DIR

@@ -23,6 +23,7 @@ from nipype.interfaces.base import (
 from bids_asl.io import images, templates
 from bids_asl.quant import lesions, pvc, qc, regions, sessions
 from bids_asl.quant.outliers import TISSUE_THRESHOLD
+from bids_asl.quant.resample import sample_linear
 
 
 def _reg():
@@ -36,7 +37,7 @@ def template_images():
     shape, affine = templates.template_grid()
     out = {}
     for kind in ('t1', 'gm', 'wm'):
-        out[kind] = templates.template_on_grid(kind, shape, affine)
+        out[kind] = sample_linear(*templates.load_template(kind), shape, affine)
     out['mask'] = (out['t1'] > 0.05 * out['t1'].max()).astype(np.float64)
     out['csf'] = np.clip(out['mask'] - out['gm'] - out['wm'], 0.0, 1.0)
     return out, shape, affine
@@ -280,7 +281,10 @@ class PrepareAtlas(SimpleInterface):
 
     def _run_interface(self, runtime):
         name = self.inputs.atlas
-        on_grid = templates.atlas_on_grid(name, *templates.template_grid())
+        on_grid = regions.labels_on_grid(
+            *templates.load_atlas(name), *templates.template_grid(),
+            probabilistic=templates.ATLASES[name].kind == 'prob',
+            threshold=templates.MAXPROB_THRESHOLD)
         self._results['labels'] = _save(on_grid, _template_reference(),
                                         runtime.cwd, f'{name}.nii.gz', np.int32)
         names = os.path.join(runtime.cwd, f'{name}.json')

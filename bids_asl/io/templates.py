@@ -135,27 +135,6 @@ def load_template(kind: str = 't1') -> tuple[np.ndarray, np.ndarray]:
     return data, img.affine
 
 
-def template_on_grid(kind: str, shape, affine: np.ndarray) -> np.ndarray:
-    """A template image (``t1``, ``gm``, ``wm``) resampled (trilinear) onto a grid."""
-    from bids_asl.quant.resample import sample_linear  # noqa: PLC0415
-
-    data, src_affine = load_template(kind)
-    return sample_linear(data, src_affine, shape, affine)
-
-
-def atlas_on_grid(name: str, shape, affine: np.ndarray) -> np.ndarray:
-    """Integer labels of an atlas on a grid (nearest neighbour; a probabilistic atlas as
-    maximum-probability labels at ``MAXPROB_THRESHOLD`` percent); names: :func:`atlas_names`."""
-    from bids_asl.quant.regions import maxprob_labels  # noqa: PLC0415
-    from bids_asl.quant.resample import sample_nearest  # noqa: PLC0415
-
-    data, src_affine = load_atlas(name)
-    on_grid = sample_nearest(data, src_affine, shape, affine)
-    if ATLASES[name].kind == 'prob':
-        on_grid = maxprob_labels(on_grid, MAXPROB_THRESHOLD)
-    return on_grid.astype(np.int32)
-
-
 def atlas_names(name: str) -> dict[int, str]:
     """Values of the atlas image after :func:`bids_asl.quant.regions.maxprob_labels` (label
     ``k + 1`` for volume ``k`` of a probabilistic atlas) or as shipped → region names."""

@@ -159,6 +159,18 @@ class Cluster:
     centre_mm: tuple[float, float, float]
 
 
+def labels_on_grid(data: np.ndarray, src_affine: np.ndarray, shape, affine: np.ndarray, *,
+                   probabilistic: bool, threshold: float) -> np.ndarray:
+    """Integer atlas labels on another grid: nearest neighbour; a probabilistic (4-D) atlas
+    as maximum-probability labels at ``threshold``."""
+    from bids_asl.quant.resample import sample_nearest  # noqa: PLC0415
+
+    on_grid = sample_nearest(data, src_affine, shape, affine)
+    if probabilistic:
+        on_grid = maxprob_labels(on_grid, threshold)
+    return on_grid.astype(np.int32)
+
+
 def region_lookup(labels: np.ndarray, affine: np.ndarray, names: dict[int, str], atlas: str):
     """A function of a world point (mm) → ``'<atlas>: <region>'`` of the label image at the
     nearest voxel, or ``'n/a'`` outside the image or the labelled regions."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from bids_asl import __version__, qcrules
 from bids_asl.group.tables import DESCRIPTIONS
+from bids_asl.io import collect
 from bids_asl.io.images import atomic_write_bytes
 from bids_asl.quant.group import robust_z, summary
 from bids_asl.report import figures
@@ -20,6 +21,12 @@ METRICS = ('mean_fd', 'max_fd', 'deltam_tsnr', 'qei', 'scov_gm', 'negative_cbf_f
            'gm_wm_ratio', 'cbf_mean_gm', 'cbf_mean_brain', 'score_rejected_fraction')
 #: |robust z| above this flags a run as an outlier of the group for that metric.
 OUTLIER_Z = 3.5
+#: Normative z maps are drawn on ±Z_RANGE; at most MAX_Z_FIGURES of them (participants outside
+#: the reference group first), the rest are in the files.
+Z_RANGE = 5.0
+MAX_Z_FIGURES = 24
+CLUSTER_SHOWN = ('participant_id', 'session_id', 'reference', 'cluster', 'direction',
+                 'volume_mm3', 'peak_z', 'mean_z', 'peak_x', 'peak_y', 'peak_z_mm', 'peak_region')
 
 
 def metric_table(qc_rows: list[dict]) -> tuple[list[dict], dict]:
@@ -69,6 +76,39 @@ def _map_figures(written: dict) -> list[dict]:
     return figs
 
 
+def _normative(output_dir: Path, written: dict) -> dict | None:
+    """The reference model, its flagged clusters and z maps (``--reference-group``)."""
+    path = written.get('normativeClusters')
+    if path is None:
+        return None
+    meta = collect.read_json(path.with_suffix('.json'))
+    clusters = collect.read_tsv(path)
+    maps = sorted(written['normativeZ'].glob('*_desc-normativeZ_cbf.nii.gz'))
+    flagged = {}
+    for row in clusters:
+        flagged.setdefault(row['participant_id'] + row['session_id'], []).append(row)
+    threshold = float(meta.get('ClusterThreshold', 3.0))
+    figs = []
+    for z_path in sorted(maps, key=lambda p: collect.read_json(
+            p.with_name(p.name.replace('.nii.gz', '.json'))).get('LeaveOneOut', False)):
+        if len(figs) == MAX_Z_FIGURES:
+            break
+        z = np.asarray(nb.as_closest_canonical(nb.load(str(z_path))).get_fdata())
+        figs.append({'title': z_path.name.split('_space-')[0],
+                     'caption': f'normative z, scale ±{Z_RANGE:g}; |z| ≥ {threshold:g} outlined',
+                     'uri': figures.mosaic(z, vmin=-Z_RANGE, vmax=Z_RANGE, cmap='RdBu_r',
+                                           label='z', contour=(np.abs(np.nan_to_num(z))
+                                                               >= threshold).astype(float),
+                                           contour_color='k')})
+    return {'reference': meta.get('ReferenceGroup'),
+            'participants': meta.get('ReferenceParticipants', []),
+            'covariates': meta.get('Covariates', {}), 'fwhm': meta.get('SmoothingFWHM'),
+            'threshold': threshold, 'min_volume': meta.get('MinimumClusterVolume'),
+            'not_scored': meta.get('NotScored', {}), 'clusters': clusters,
+            'columns': CLUSTER_SHOWN, 'n_maps': len(maps), 'figures': figs,
+            'max_figures': MAX_Z_FIGURES}
+
+
 def group_context(output_dir, qc_rows, written: dict, rules) -> dict:
     output_dir = Path(output_dir)
     cells, stats = metric_table(qc_rows)
@@ -84,6 +124,7 @@ def group_context(output_dir, qc_rows, written: dict, rules) -> dict:
             'rules': [str(r) for r in rules],
             'distributions': _distributions(qc_rows, cells, stats),
             'maps': _map_figures(written),
+            'normative': _normative(output_dir, written),
             'files': [p.relative_to(output_dir).as_posix() for p in written.values()],
             'thresholds': list(qcrules.THRESHOLDS.values()),
             'software': software_versions(), 'version': __version__,
