@@ -1,6 +1,6 @@
 """The group level on N synthetic participants' derivatives (default 1,000).
 
-    python benchmarks/bench_group.py [--subjects 1000] [--nprocs 2] [--keep DIR]
+    python benchmarks/bench_group.py [--subjects 1000] [--nprocs 2] [--keep DIR] [--normative]
 
 Each participant gets what the participant level and the anatomy pipeline write and the group
 level reads: a CBF sidecar, a QC table, a template-space CBF map on the 2 mm MNI152 grid of
@@ -9,7 +9,8 @@ brain, 0 outside), three regional tables (AAL 116, HarvardOxford 69, DesikanKill
 and a tissue table. To keep set-up short, 25 distinct maps are compressed once and their bytes
 copied (decompression work per file is unchanged). Then ``bids-asl BIDS OUT group --nprocs N``
 runs in a fresh process; the script prints its wall time, the peak RSS of that process and the
-sizes of what it wrote. Nothing is asserted.
+sizes of what it wrote. ``--normative`` adds ``--reference-group group=control
+--normative-covariates age sex`` (half the participants are controls). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def make_derivatives(root: Path, n_subjects: int, seed: int = 0) -> tuple[Path, 
     (bids / 'dataset_description.json').write_text(json.dumps(
         {'Name': 'group benchmark', 'BIDSVersion': '1.10.0', 'DatasetType': 'raw'}))
     labels = [f'{i:04d}' for i in range(1, n_subjects + 1)]
-    (bids / 'participants.tsv').write_text('participant_id\tage\tsex\n' + ''.join(
-        f'sub-{lab}\t{rng.integers(20, 80)}\t{"MF"[i % 2]}\n' for i, lab in enumerate(labels)))
+    (bids / 'participants.tsv').write_text('participant_id\tage\tsex\tgroup\n' + ''.join(
+        f'sub-{lab}\t{rng.integers(20, 80)}\t{"MF"[i % 2]}\t{("control", "patient")[i // 2 % 2]}\n'
+        for i, lab in enumerate(labels)))
     brain = _brain()
     ref = nb.Nifti1Image(np.zeros(GRID, np.float32), AFFINE)
     maps = []
@@ -109,6 +111,8 @@ def main(argv=None) -> int:
     parser.add_argument('--subjects', type=int, default=1000)
     parser.add_argument('--nprocs', type=int, default=2)
     parser.add_argument('--keep', type=Path, help='build the derivatives here and keep them')
+    parser.add_argument('--normative', action='store_true',
+                        help='also normative z against the controls (age, sex covariates)')
     args = parser.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix='bids-asl-bench-group-'))
     try:
@@ -123,7 +127,9 @@ def main(argv=None) -> int:
         env = {**os.environ, 'NIPYPE_NO_ET': '1'}
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, '-m', 'bids_asl', str(bids), str(out), 'group',
-                               '--nprocs', str(args.nprocs), '--exclude-fd-above', '0.5'],
+                               '--nprocs', str(args.nprocs), '--exclude-fd-above', '0.5',
+                               *(['--reference-group', 'group=control', '--normative-covariates',
+                                  'age', 'sex'] if args.normative else [])],
                               env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -133,7 +139,8 @@ def main(argv=None) -> int:
         print(f'group level: {args.subjects} participants, --nprocs {args.nprocs}: {wall:.1f} s '
               f'wall, peak RSS {rss:.0f} MiB')
         for path in sorted((out / 'group').iterdir()):
-            print(f'  {path.name}: {path.stat().st_size / 2 ** 20:.1f} MiB')
+            size = _size_mib(path) if path.is_dir() else path.stat().st_size / 2 ** 20
+            print(f'  {path.name}: {size:.1f} MiB')
         print(f'  group.html: {(out / "group.html").stat().st_size / 2 ** 20:.1f} MiB')
         print(f'machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, '
               f'load average {os.getloadavg()[0]:.2f}')
