@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +178,23 @@ def _units(runs) -> list[_Unit]:
             for (subject, session), items in sorted(groups.items(), key=lambda kv: kv[0])]
 
 
+def _ordered_map(function, items, workers: int):
+    """``map(function, items)`` on ``workers`` threads (numpy, scipy.ndimage and zlib release
+    the GIL), results in order, at most ``2 × workers`` of them pending (bounded memory)."""
+    items = list(items)
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return 'n/a'
@@ -243,8 +261,10 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
     fwhm = settings.normative_fwhm
     model = NormativeModel(shape, n_params)
     ref_maps = {pid: tuple(p for u in by_subject[pid] for p in u.paths) for pid in reference}
-    for i, pid in enumerate(reference, start=1):
-        model.add(_smoothed(ref_maps[pid], first, fwhm), rows_of[pid])
+    workers = max(1, settings.nprocs)
+    images = _ordered_map(lambda pid: _smoothed(ref_maps[pid], first, fwhm), reference, workers)
+    for i, (pid, image) in enumerate(zip(reference, images, strict=True), start=1):
+        model.add(image, rows_of[pid])  # in order: the sums are the same bytes every time
         progress.step(f'normative model: {i}/{len(reference)} reference participant(s)')
     model.fit()
 
@@ -294,10 +314,8 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
     min_voxels = max(1, math.ceil(settings.normative_min_volume / voxel_mm3))
     z_dir = group_dir / Z_DIR
     cluster_rows, z_paths = [], []
-    for i, unit in enumerate(units, start=1):
+    def score(unit: _Unit) -> tuple[Path, list[dict]]:
         pid = unit.participant_id
-        if pid not in x_of:
-            continue
         image = _smoothed(unit.paths, first, fwhm)
         left_out = None
         if pid in ref_maps:
@@ -313,18 +331,22 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
                     'Description': 'CBF z-score against the reference group (NaN where the '
                                    'model has fewer than p + 2 reference values or the map '
                                    'has none)'})
+        rows = [{'participant_id': pid,
+                 'session_id': f'ses-{unit.session}' if unit.session else 'n/a',
+                 'reference': 'yes' if left_out is not None else 'no',
+                 'cluster': c.index, 'direction': c.sign, 'n_voxels': c.n_voxels,
+                 'volume_mm3': c.volume_mm3, 'peak_z': c.peak, 'mean_z': c.mean,
+                 'peak_x': c.peak_mm[0], 'peak_y': c.peak_mm[1], 'peak_z_mm': c.peak_mm[2],
+                 'peak_region': region_at(c.peak_mm) if region_at else 'n/a'}
+                for c in regions.clusters(z, affine, settings.normative_z_threshold,
+                                          min_voxels, where=grey)]
+        return path, rows
+
+    scored = [u for u in units if u.participant_id in x_of]
+    for i, (path, rows) in enumerate(_ordered_map(score, scored, workers), start=1):
         z_paths.append(path)
-        found = regions.clusters(z, affine, settings.normative_z_threshold, min_voxels,
-                                 where=grey)
-        for c in found:
-            cluster_rows.append({
-                'participant_id': pid, 'session_id': f'ses-{unit.session}' if unit.session
-                else 'n/a', 'reference': 'yes' if left_out is not None else 'no',
-                'cluster': c.index, 'direction': c.sign, 'n_voxels': c.n_voxels,
-                'volume_mm3': c.volume_mm3, 'peak_z': c.peak, 'mean_z': c.mean,
-                'peak_x': c.peak_mm[0], 'peak_y': c.peak_mm[1], 'peak_z_mm': c.peak_mm[2],
-                'peak_region': region_at(c.peak_mm) if region_at else 'n/a'})
-        progress.step(f'normative z maps: {i}/{len(units)} session(s)')
+        cluster_rows += rows
+        progress.step(f'normative z maps: {i}/{len(scored)} session(s)')
     written['normativeZ'] = z_dir
     clusters_path = group_dir / 'group_desc-normativeClusters_cbf.tsv'
     _write_tsv(clusters_path, CLUSTER_COLUMNS, cluster_rows,
