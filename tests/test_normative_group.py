@@ -146,6 +146,8 @@ def test_without_smoothing_or_covariates_z_is_the_plain_formula(dataset):
     assert meta['LeaveOneOut'] is True and meta['ReferenceGroup'] == 'group=control'
     assert meta['ReferenceParticipants'] == [f'sub-{c}' for c in sorted(CONTROLS)]
     assert meta['SmoothingFWHM'] == 0 and meta['NotScored'] == {}
+    assert 'only 8 reference participant(s) for 1 parameter(s)' in meta['Warnings'][0]
+    assert 'only 8 reference participant(s)' in (d['out'] / 'group.html').read_text()
     # the regional table, the same formulas on the per-run table values
     rows = _tsv(group / 'group_desc-normativeZ_cbf.tsv')
     reg = np.stack(list(regional.values()))

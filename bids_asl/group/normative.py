@@ -38,6 +38,8 @@ from bids_asl.quant.resample import sample_linear
 
 LOGGER = logging.getLogger('bids_asl')
 Z_DIR = 'normative'
+#: Fewer residual degrees of freedom (n − p − 1) than this: a warning with the outputs.
+MIN_DOF_WITHOUT_WARNING = 10
 #: Template grey-matter probability above which flagged clusters are searched.
 GM_THRESHOLD = 0.5
 REGION_COLUMNS = ('participant_id', 'session_id', 'reference', 'atlas', 'index', 'region',
@@ -251,6 +253,13 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
             f'{len(reference)} reference participant(s) with {column}={value} and included '
             f'template-space CBF; the model ({n_params} parameter(s)) needs at least '
             f'{n_params + 2}', path=table, field='--reference-group')
+    warnings = []
+    if len(reference) - n_params - 1 < MIN_DOF_WITHOUT_WARNING:
+        warnings.append(
+            f'only {len(reference)} reference participant(s) for {n_params} parameter(s): the '
+            f'leave-one-out SD has {len(reference) - n_params - 1} degree(s) of freedom, so z '
+            'is unstable and heavy-tailed; treat it as descriptive')
+        LOGGER.warning('normative z: %s', warnings[-1])
     centre = (np.mean([x_of[pid] for pid in reference], axis=0) if n_params > 1
               else np.zeros(0))
     rows_of = {pid: design(1, np.asarray(x_of[pid])[None, :] if n_params > 1 else None,
@@ -282,7 +291,7 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
             'CovariateCentre': [float(c) for c in centre],
             'Averaging': "a reference participant's included runs (all sessions) are averaged; "
                          "each scored session is the mean of that session's included runs",
-            'NotScored': not_scored, 'SpatialReference': collect.TEMPLATE,
+            'NotScored': not_scored, 'Warnings': warnings, 'SpatialReference': collect.TEMPLATE,
             'Software': f'bids-asl {__version__}', **provenance}
     maps = {**base, 'SmoothingFWHM': fwhm,
             'SmoothingNote': 'Gaussian within each map\'s brain mask (mask-normalised), before '

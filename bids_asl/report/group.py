@@ -104,7 +104,8 @@ def _normative(output_dir: Path, written: dict) -> dict | None:
             'participants': meta.get('ReferenceParticipants', []),
             'covariates': meta.get('Covariates', {}), 'fwhm': meta.get('SmoothingFWHM'),
             'threshold': threshold, 'min_volume': meta.get('MinimumClusterVolume'),
-            'not_scored': meta.get('NotScored', {}), 'clusters': clusters,
+            'not_scored': meta.get('NotScored', {}), 'warnings': meta.get('Warnings', []),
+            'clusters': clusters,
             'columns': CLUSTER_SHOWN, 'n_maps': len(maps), 'figures': figs,
             'max_figures': MAX_Z_FIGURES}
 
