@@ -90,6 +90,23 @@ def group_dataset(tmp_path_factory):
     return bids, out, values
 
 
+def truth_tissue_maps(folder: Path, sub: str) -> np.ndarray:
+    """Write the ASLDRO ground-truth segmentation of ``sub-<sub>`` as binary GM/WM/CSF
+    probability maps for ``--tissue-maps`` (``folder/sub-<sub>/sub-<sub>_label-*_probseg``);
+    returns the label image (1 GM, 2 WM, 3 CSF)."""
+    import nibabel as nb
+
+    dseg = nb.load(ASLDRO / f'derivatives/asldro-groundtruth/sub-{sub}/perf/'
+                   f'sub-{sub}_desc-groundtruth_dseg.nii.gz')
+    labels = np.asarray(dseg.dataobj)
+    maps = folder / f'sub-{sub}'
+    maps.mkdir(parents=True)
+    for value, name in ((1, 'GM'), (2, 'WM'), (3, 'CSF')):
+        nb.save(nb.Nifti1Image((labels == value).astype(np.float32), dseg.affine),
+                maps / f'sub-{sub}_label-{name}_probseg.nii.gz')
+    return labels
+
+
 def clone_dro_subject(root: Path, label: str, source: str = 'pcasl1pld') -> Path:
     """Copy the ASLDRO subject ``sub-<source>`` (perf only) into the BIDS dataset ``root`` as
     ``sub-<label>``, renaming files and IntendedFor; returns the file stem ``.../sub-<label>_``.

@@ -29,9 +29,11 @@ from bids_asl import __version__
 from bids_asl.errors import InputMissingError, UsageError
 from bids_asl.group import tables
 from bids_asl.group.maps import subject_mean
-from bids_asl.io import collect
+from bids_asl.io import collect, templates
 from bids_asl.io.derivatives import derivative_uri, write_json
 from bids_asl.io.images import atomic_write_bytes, nifti_bytes
+from bids_asl.io.qctable import tsv_cell
+from bids_asl.qcrules import as_float
 from bids_asl.quant import qc, regions
 from bids_asl.quant.normative import NormativeModel, design
 from bids_asl.quant.resample import sample_linear
@@ -97,11 +99,7 @@ def _covariate_coding(columns, participants: dict, reference: list[str], path) -
     for column in columns:
         values = [_value(participants, pid, column) for pid in reference]
         values = [v for v in values if v is not None]
-        try:
-            numbers = [float(v) for v in values]
-            numeric = all(math.isfinite(v) for v in numbers)
-        except ValueError:
-            numeric = False
+        numeric = all(as_float(v) is not None for v in values)
         levels = sorted(set(values))
         if len(levels) < 2:
             raise UsageError(f'column {column!r} takes one value ({", ".join(levels) or "n/a"}) '
@@ -123,12 +121,9 @@ def _covariates(participants: dict, pid: str, coding: dict) -> list[float]:
         if text is None:
             raise _NotScored(f'{column} is n/a in participants.tsv')
         if kind == 'numeric':
-            try:
-                number = float(text)
-            except ValueError:
-                raise _NotScored(f'{column}={text!r} is not a number') from None
-            if not math.isfinite(number):
-                raise _NotScored(f'{column}={text!r} is not finite')
+            number = as_float(text)
+            if number is None:
+                raise _NotScored(f'{column}={text!r} is not a finite number')
             out.append(number)
         else:
             if text not in kind:
@@ -147,26 +142,26 @@ def _smoothed(paths, reference: nb.Nifti1Image, fwhm: float) -> np.ndarray:
     return np.where(inside, smooth, np.nan)
 
 
-def _regional_values(runs) -> dict[tuple, float]:
-    """(atlas, index, region, hemisphere) → mean over the runs of the regional mean CBF."""
-    sums = defaultdict(list)
-    for run in runs:
-        for atlas, path in run.regional_tables().items():
-            for row in collect.read_tsv(path):
-                for hemi, (col, _, _) in tables.HEMISPHERES.items():
-                    value = _float(row.get(col))
-                    if value is not None:
-                        sums[(row.get('atlas') or atlas, row.get('index', 'n/a'),
-                              row.get('region', 'n/a'), hemi)].append(value)
-    return {k: float(np.mean(v)) for k, v in sums.items()}
+def _run_regional(run: collect.RunOutputs) -> dict[tuple, float]:
+    """(atlas, index, region, hemisphere) → the run's regional mean CBF."""
+    out = {}
+    for atlas, path in run.regional_tables().items():
+        for row in collect.read_tsv(path):
+            for hemi, (col, _, _) in tables.HEMISPHERES.items():
+                value = as_float(row.get(col))
+                if value is not None:
+                    out[(row.get('atlas') or atlas, row.get('index', 'n/a'),
+                         row.get('region', 'n/a'), hemi)] = value
+    return out
 
 
-def _float(text) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
+def _mean_values(tables_of_runs) -> dict[tuple, float]:
+    """Key → mean over the runs that have it."""
+    values = defaultdict(list)
+    for table in tables_of_runs:
+        for key, value in table.items():
+            values[key].append(value)
+    return {k: float(np.mean(v)) for k, v in values.items()}
 
 
 def _units(runs) -> list[_Unit]:
@@ -197,21 +192,14 @@ def _ordered_map(function, items, workers: int):
             yield pending.popleft().result()
 
 
-def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return 'n/a'
-    return f'{value:.6g}' if isinstance(value, float) else str(value)
-
-
 def _write_tsv(path: Path, columns, rows, sidecar: dict, names, participants) -> None:
     """TSV with the participants.tsv columns appended (renamed if they clash), and sidecar."""
     pcols = tables.participant_columns(names, columns)
     rows = [{**r, **{new: participants.get(r['participant_id'], {}).get(old)
                      for old, new in pcols.items()}} for r in rows]
-    descriptions = {**DESCRIPTIONS,
-                    **{new: f'participants.tsv column {old!r}' for old, new in pcols.items()}}
+    descriptions = {**DESCRIPTIONS, **tables.participant_descriptions(pcols)}
     columns = (*columns, *pcols.values())
-    text = '\n'.join(['\t'.join(columns), *('\t'.join(_fmt(r.get(c)) for c in columns)
+    text = '\n'.join(['\t'.join(columns), *('\t'.join(tsv_cell(r.get(c)) for c in columns)
                                             for r in rows)]) + '\n'
     atomic_write_bytes(path, text.encode('utf-8'))
     write_json(path.with_suffix('.json'), {**tables.sidecar(columns, descriptions), **sidecar})
@@ -308,8 +296,6 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
                    {**maps, 'Units': unit, 'Description': f'CBF: {meaning}'})
         written[desc] = path
 
-    from bids_asl.io import templates  # noqa: PLC0415
-
     grey = sample_linear(*templates.load_template('gm'), shape, affine) >= GM_THRESHOLD
     region_at = None
     if settings.atlases:
@@ -322,8 +308,10 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
     min_voxels = max(1, math.ceil(settings.normative_min_volume / voxel_mm3))
     z_dir = group_dir / Z_DIR
-    cluster_rows, z_paths = [], []
-    def score(unit: _Unit) -> tuple[Path, list[dict]]:
+    cluster_rows = []
+
+    def score(unit: _Unit) -> list[dict]:
+        """Write the session's z map; its flagged clusters as table rows."""
         pid = unit.participant_id
         image = _smoothed(unit.paths, first, fwhm)
         left_out = None
@@ -340,7 +328,7 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
                     'Description': 'CBF z-score against the reference group (NaN where the '
                                    'model has fewer than p + 2 reference values or the map '
                                    'has none)'})
-        rows = [{'participant_id': pid,
+        return [{'participant_id': pid,
                  'session_id': f'ses-{unit.session}' if unit.session else 'n/a',
                  'reference': 'yes' if left_out is not None else 'no',
                  'cluster': c.index, 'direction': c.sign, 'n_voxels': c.n_voxels,
@@ -349,11 +337,9 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
                  'peak_region': region_at(c.peak_mm) if region_at else 'n/a'}
                 for c in regions.clusters(z, affine, settings.normative_z_threshold,
                                           min_voxels, where=grey)]
-        return path, rows
 
     scored = [u for u in units if u.participant_id in x_of]
-    for i, (path, rows) in enumerate(_ordered_map(score, scored, workers), start=1):
-        z_paths.append(path)
+    for i, rows in enumerate(_ordered_map(score, scored, workers), start=1):
         cluster_rows += rows
         progress.step(f'normative z maps: {i}/{len(scored)} session(s)')
     written['normativeZ'] = z_dir
@@ -374,14 +360,16 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
                    names, participants)
         written['normativeRegional'] = path
     progress.stage(None, f'normative z: {len(reference)} reference participant(s), '
-                         f'{len(z_paths)} map(s), {len(cluster_rows)} flagged cluster(s)')
+                         f'{len(scored)} map(s), {len(cluster_rows)} flagged cluster(s)')
     return written
 
 
 def _regional_z(units, by_subject, reference, rows_of, x_of) -> list[dict]:
     """Long-format regional z rows, from the per-run atlas tables."""
-    unit_values = {u: _regional_values(u.runs) for u in units if u.participant_id in x_of}
-    ref_values = {pid: _regional_values([r for u in by_subject[pid] for r in u.runs])
+    per_run = {r.prefix: _run_regional(r) for u in units for r in u.runs}
+    unit_values = {u: _mean_values(per_run[r.prefix] for r in u.runs)
+                   for u in units if u.participant_id in x_of}
+    ref_values = {pid: _mean_values(per_run[r.prefix] for u in by_subject[pid] for r in u.runs)
                   for pid in reference}
     keys = list(dict.fromkeys(k for v in (*ref_values.values(), *unit_values.values())
                               for k in v))

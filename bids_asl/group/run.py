@@ -121,8 +121,7 @@ def run_group(settings, progress) -> int:
         if not rows:
             continue
         columns = (*cols, *pcols.values())
-        descriptions = {**tables.DESCRIPTIONS,
-                        **{new: f'participants.tsv column {old!r}' for old, new in pcols.items()}}
+        descriptions = {**tables.DESCRIPTIONS, **tables.participant_descriptions(pcols)}
         path = group_dir / f'group_desc-{key}_cbf.tsv'
         _write_table(path, columns, rows, {**tables.sidecar(columns, descriptions),
                                            **provenance})

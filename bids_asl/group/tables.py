@@ -38,6 +38,11 @@ def participant_columns(columns: list[str], taken) -> dict[str, str]:
     return {c: (f'participants_{c}' if c in taken else c) for c in columns}
 
 
+def participant_descriptions(pcols: dict[str, str]) -> dict[str, str]:
+    """Sidecar descriptions of the joined participants.tsv columns (group name → text)."""
+    return {new: f'participants.tsv column {old!r}' for old, new in pcols.items()}
+
+
 def tsv_text(columns, rows) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter='\t', lineterminator='\n')

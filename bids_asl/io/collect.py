@@ -20,8 +20,10 @@ from pathlib import Path
 
 TEMPLATE = 'MNI152NLin2009aSym'
 _ENTITY = re.compile(r'([a-z]+)-([A-Za-z0-9]+)')
-_MAIN_CBF = re.compile(r'^(sub-[A-Za-z0-9]+(?:_(?!desc-|space-)[a-z]+-[A-Za-z0-9]+)*)_cbf\.json$')
-_COMPARISON = re.compile(rf'^(?P<stem>sub-[A-Za-z0-9]+(?:_(?!desc-|space-)[a-z]+-[A-Za-z0-9]+)*)'
+#: A file stem of entities without ``desc``/``space`` (a run's prefix, a comparison's stem).
+_STEM = r'sub-[A-Za-z0-9]+(?:_(?!desc-|space-)[a-z]+-[A-Za-z0-9]+)*'
+_MAIN_CBF = re.compile(rf'^({_STEM})_cbf\.json$')
+_COMPARISON = re.compile(rf'^(?P<stem>{_STEM})'
                          rf'_space-{TEMPLATE}_desc-(?P<desc>[A-Za-z0-9]+Minus[A-Za-z0-9]+)'
                          r'_cbf\.nii\.gz$')
 _REGIONAL = re.compile(r'_space-(?P<space>[A-Za-z0-9]+)_seg-(?P<atlas>[A-Za-z0-9]+)'

@@ -31,6 +31,14 @@ def load(path, *, finite: bool = False) -> tuple[np.ndarray, nb.Nifti1Image]:
     return data, img
 
 
+def load_canonical(path) -> np.ndarray | None:
+    """Data (float64) reoriented to the closest canonical (RAS) axes, for display; None when
+    ``path`` is None or not a file."""
+    if path is None or not Path(path).is_file():
+        return None
+    return np.asarray(nb.as_closest_canonical(nb.load(str(path))).get_fdata(dtype=np.float64))
+
+
 def load_series(path, *, finite: bool = False) -> tuple[np.ndarray, nb.Nifti1Image]:
     """Like :func:`load`, with a 3-D image returned as a 4-D series of one volume."""
     data, img = load(path, finite=finite)

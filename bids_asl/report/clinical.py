@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
-import nibabel as nb
 import numpy as np
 
 from bids_asl.io import collect
+from bids_asl.io.images import load_canonical
 from bids_asl.report import figures
 
 #: Fixed symmetric display scales of the session comparison maps.
@@ -89,12 +89,6 @@ def _sessions(sidecar: dict, desc: str) -> tuple[str, str]:
     return a, b
 
 
-def _load(path) -> np.ndarray | None:
-    if path is None:
-        return None
-    return np.asarray(nb.as_closest_canonical(nb.load(str(path))).get_fdata(dtype=np.float64))
-
-
 def _shown(volume: np.ndarray) -> np.ndarray:
     """0 is outside the sessions' common mask (or undefined): drawn as background."""
     return np.where(volume != 0, volume, np.nan)
@@ -104,9 +98,9 @@ def _comparison_figures(comp: collect.ComparisonOutputs, a: str, b: str,
                         z_threshold: float | None) -> tuple[list[dict], list[str]]:
     figs, notes = [], []
     sessions = f'A = ses-{a}, B = ses-{b}'
-    diff = _load(comp.map())
+    diff = load_canonical(comp.map())
     slices = figures.pick_slices(diff)
-    percent = _load(comp.map('Percent'))
+    percent = load_canonical(comp.map('Percent'))
     common = diff != 0  # the sessions' common mask: outlined, since 0 % is drawn white too
     mask_note = ', the common mask of the two runs outlined in grey'
     if percent is not None and np.any(percent != 0):
@@ -123,7 +117,7 @@ def _comparison_figures(comp: collect.ComparisonOutputs, a: str, b: str,
             'caption': f'A − B, {sessions}, in template space; fixed scale '
                        f'±{DIFFERENCE_RANGE:g} {CBF_UNITS} in every report, red: increase'
                        f'{mask_note}'})
-    z = _load(comp.map('Z'))
+    z = load_canonical(comp.map('Z'))
     if z is not None and np.any(z != 0):
         supra = z_threshold is not None and np.any(np.abs(z) >= z_threshold)
         figs.append({'title': 'z map', 'uri': figures.mosaic(

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nibabel as nb
 import numpy as np
 
 from bids_asl import __version__, qcrules
 from bids_asl.group.tables import DESCRIPTIONS
 from bids_asl.io import collect
-from bids_asl.io.images import atomic_write_bytes
+from bids_asl.io.images import atomic_write_bytes, load_canonical
 from bids_asl.quant.group import robust_z, summary
 from bids_asl.report import figures
 from bids_asl.report.render import inline_script, render, software_versions
@@ -68,7 +67,7 @@ def _map_figures(written: dict) -> list[dict]:
                                   ('cbf_sd', 'SD of CBF', (0.0, CBF_RANGE[1] / 2), 'magma'),
                                   ('att_mean', 'mean ATT', ATT_RANGE, 'plasma')):
         if key in written:
-            data = np.asarray(nb.as_closest_canonical(nb.load(str(written[key]))).get_fdata())
+            data = load_canonical(written[key])
             figs.append({'title': title, 'caption': f'{written[key].name}, scale {rng[0]:g}–'
                                                     f'{rng[1]:g}',
                          'uri': figures.mosaic(data, vmin=rng[0], vmax=rng[1], cmap=cmap,
@@ -89,11 +88,11 @@ def _normative(output_dir: Path, written: dict) -> dict | None:
         flagged.setdefault(row['participant_id'] + row['session_id'], []).append(row)
     threshold = float(meta.get('ClusterThreshold', 3.0))
     figs = []
-    for z_path in sorted(maps, key=lambda p: collect.read_json(
-            p.with_name(p.name.replace('.nii.gz', '.json'))).get('LeaveOneOut', False)):
+    reference = set(meta.get('ReferenceParticipants', []))
+    for z_path in sorted(maps, key=lambda p: p.name.split('_')[0] in reference):
         if len(figs) == MAX_Z_FIGURES:
             break
-        z = np.asarray(nb.as_closest_canonical(nb.load(str(z_path))).get_fdata())
+        z = load_canonical(z_path)
         figs.append({'title': z_path.name.split('_space-')[0],
                      'caption': f'normative z, scale ±{Z_RANGE:g}; |z| ≥ {threshold:g} outlined',
                      'uri': figures.mosaic(z, vmin=-Z_RANGE, vmax=Z_RANGE, cmap='RdBu_r',

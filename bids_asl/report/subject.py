@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nibabel as nb
 import numpy as np
 
 from bids_asl import __version__, qcrules
 from bids_asl.io import collect
-from bids_asl.io.images import atomic_write_bytes
+from bids_asl.io.images import atomic_write_bytes, load_canonical
 from bids_asl.io.qctable import QC_COLUMNS
 from bids_asl.report import clinical, figures
 from bids_asl.report.methods import REFERENCES, methods_text
@@ -35,13 +34,6 @@ QC_SHOWN = ('mean_fd', 'max_fd', 'deltam_tsnr', 'qei', 'scov_gm', 'negative_cbf_
             'score_rejected_fraction', 'tissue_maps')
 
 
-def _load(path) -> np.ndarray | None:
-    if path is None or not Path(path).is_file():
-        return None
-    img = nb.as_closest_canonical(nb.load(str(path)))
-    return np.asarray(img.get_fdata(dtype=np.float64))
-
-
 def _masked(volume, mask):
     out = np.array(volume, dtype=float)
     if mask is not None and mask.shape == out.shape[:3]:
@@ -51,9 +43,9 @@ def _masked(volume, mask):
 
 def _image_figures(run: collect.RunOutputs) -> list[dict]:
     figs = []
-    mask_img = _load(run.find('mask', desc='brain'))
+    mask_img = load_canonical(run.find('mask', desc='brain'))
     mask = None if mask_img is None else mask_img > 0
-    cbf = _load(run.find('cbf'))
+    cbf = load_canonical(run.find('cbf'))
     slices = figures.pick_slices(cbf if cbf is not None else mask_img,
                                  mask=mask) if cbf is not None else None
 
@@ -61,18 +53,18 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
         figs.append({'title': title, 'uri': uri, 'caption': caption})
 
     for desc, title in ((None, 'CBF'), ('score', 'CBF, SCORE'), ('scrub', 'CBF, SCRUB')):
-        vol = cbf if desc is None else _load(run.find('cbf', desc=desc))
+        vol = cbf if desc is None else load_canonical(run.find('cbf', desc=desc))
         if vol is not None:
             add(title, figures.mosaic(_masked(vol, mask), vmin=CBF_RANGE[0], vmax=CBF_RANGE[1],
                                       label='mL/100g/min', slices=slices),
                 f'{title} in the brain mask; fixed scale {CBF_RANGE[0]:g}–{CBF_RANGE[1]:g} '
                 'mL/100g/min in every report')
-    att = _load(run.find('att'))
+    att = load_canonical(run.find('att'))
     if att is not None:
         add('ATT', figures.mosaic(_masked(att, mask), vmin=ATT_RANGE[0], vmax=ATT_RANGE[1],
                                   cmap='plasma', label='s', slices=slices),
             f'arterial transit time, fixed scale {ATT_RANGE[0]:g}–{ATT_RANGE[1]:g} s')
-    deltam = _load(run.find('deltam', desc='mean'))
+    deltam = load_canonical(run.find('deltam', desc='mean'))
     if deltam is not None:
         if deltam.ndim == 4:
             deltam = deltam.mean(axis=3)
@@ -80,25 +72,25 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
         add('ΔM', figures.mosaic(_masked(deltam, mask), vmin=lo, vmax=hi, cmap='gray',
                                  label='scanner units', slices=slices),
             'mean ΔM (control − label; multi-delay: mean over delays), 2–98th percentile')
-    m0 = _load(run.find('m0scan', desc='calibration'))
+    m0 = load_canonical(run.find('m0scan', desc='calibration'))
     if m0 is not None:
         lo, hi = figures.robust_range(m0)
         add('M0 and brain mask', figures.mosaic(m0, vmin=lo, vmax=hi, cmap='gray',
                                                 label='scanner units', slices=slices,
                                                 contour=mask_img),
             'calibration M0 with the brain mask outlined in red')
-        gm = _load(run.perf / f'{run.prefix}_label-GM_probseg.nii.gz')
+        gm = load_canonical(run.perf / f'{run.prefix}_label-GM_probseg.nii.gz')
         if gm is not None and gm.shape == m0.shape[:3]:
             add('Registration: GM on M0', figures.mosaic(
                 m0, vmin=lo, vmax=hi, cmap='gray', label='scanner units', slices=slices,
                 contour=gm, contour_color='y'),
                 'T1w grey matter (probability 0.5, yellow) resampled to the ASL grid, on M0')
     subject_dir = next(p for p in run.perf.parents if p.name == f'sub-{run.subject}')
-    anat_gm = _load(subject_dir / 'anat' / f'sub-{run.subject}_label-GM_probseg.nii.gz')
+    anat_gm = load_canonical(subject_dir / 'anat' / f'sub-{run.subject}_label-GM_probseg.nii.gz')
     for space, caption in ((collect.TEMPLATE, 'template space'), ('T1w', 'T1w space')):
-        vol = _load(run.find('cbf', space=space))
+        vol = load_canonical(run.find('cbf', space=space))
         if vol is not None:
-            space_mask = _load(run.find('mask', space=space, desc='brain'))
+            space_mask = load_canonical(run.find('mask', space=space, desc='brain'))
             if space_mask is not None:
                 vol = _masked(vol, space_mask > 0)
             gm_here = anat_gm if space == 'T1w' and anat_gm is not None and \
@@ -109,7 +101,7 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
                 f'CBF resampled to {space}, same fixed scale' + (
                     '; the T1w grey matter (probability 0.5) outlined in white: registration '
                     'check' if gm_here is not None else ''))
-    asym = _load(run.find('cbf', space=collect.TEMPLATE, desc='asymmetry'))
+    asym = load_canonical(run.find('cbf', space=collect.TEMPLATE, desc='asymmetry'))
     if asym is not None:
         add('Left/right asymmetry', figures.mosaic(asym, vmin=-ASYM_RANGE, vmax=ASYM_RANGE,
                                                    cmap='RdBu_r', label='AI'),
@@ -186,10 +178,10 @@ def run_context(run: collect.RunOutputs) -> dict:
 
 def _anatomy(output_dir: Path, subject: str) -> list[dict]:
     anat = output_dir / f'sub-{subject}' / 'anat'
-    t1w = _load(anat / f'sub-{subject}_desc-preproc_T1w.nii.gz')
+    t1w = load_canonical(anat / f'sub-{subject}_desc-preproc_T1w.nii.gz')
     if t1w is None:
         return []
-    gm = _load(anat / f'sub-{subject}_label-GM_probseg.nii.gz')
+    gm = load_canonical(anat / f'sub-{subject}_label-GM_probseg.nii.gz')
     lo, hi = figures.robust_range(t1w)
     uri = figures.mosaic(t1w, vmin=lo, vmax=hi, cmap='gray', label='T1w',
                          contour=gm if gm is not None and gm.shape == t1w.shape else None,

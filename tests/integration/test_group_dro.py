@@ -4,11 +4,10 @@ the reports); every number is compared with the per-run files."""
 import csv
 import json
 
-import nibabel as nb
 import numpy as np
 import pytest
 
-from conftest import ASLDRO, run_cli
+from conftest import ASLDRO, run_cli, truth_tissue_maps
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not ASLDRO.is_dir(), reason='../shared/data absent')]
@@ -24,14 +23,7 @@ def _tsv(path):
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp('groupdro')
     for sub in SUBJECTS:  # ground-truth segmentation as tissue maps: QEI is defined
-        dseg = nb.load(ASLDRO / f'derivatives/asldro-groundtruth/sub-{sub}/perf/'
-                       f'sub-{sub}_desc-groundtruth_dseg.nii.gz')
-        labels = np.asarray(dseg.dataobj)
-        maps = root / 'maps' / f'sub-{sub}'
-        maps.mkdir(parents=True)
-        for value, name in ((1, 'GM'), (2, 'WM'), (3, 'CSF')):
-            nb.save(nb.Nifti1Image((labels == value).astype(np.float32), dseg.affine),
-                    maps / f'sub-{sub}_label-{name}_probseg.nii.gz')
+        truth_tissue_maps(root / 'maps', sub)
     out = root / 'out'
     assert run_cli(ASLDRO, out, 'participant', '--participant-label', *SUBJECTS,
                    '--tissue-maps', root / 'maps', '--no-motion-correction',

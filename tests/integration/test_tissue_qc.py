@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from conftest import ASLDRO, run_cli
+from conftest import ASLDRO, run_cli, truth_tissue_maps
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not ASLDRO.is_dir(), reason='../shared/data absent')]
@@ -18,14 +18,7 @@ SUB = 'pcasl1pldnoisy'
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp('tissue')
-    dseg = nb.load(ASLDRO / f'derivatives/asldro-groundtruth/sub-{SUB}/perf/'
-                   f'sub-{SUB}_desc-groundtruth_dseg.nii.gz')
-    labels = np.asarray(dseg.dataobj)
-    maps = root / 'maps' / f'sub-{SUB}'
-    maps.mkdir(parents=True)
-    for value, name in ((1, 'GM'), (2, 'WM'), (3, 'CSF')):
-        nb.save(nb.Nifti1Image((labels == value).astype(np.float32), dseg.affine),
-                maps / f'sub-{SUB}_label-{name}_probseg.nii.gz')
+    labels = truth_tissue_maps(root / 'maps', SUB)
     assert run_cli(ASLDRO, root / 'out', 'participant', '--participant-label', SUB,
                    '--tissue-maps', root / 'maps', '--skip-bids-validation',
                    '-w', root / 'work') == 0
