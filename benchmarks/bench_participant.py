@@ -99,13 +99,13 @@ def _profile_breakdown(stats) -> dict:
 
     iface = sum(v[3] for k, v in rows.items()
                 if '/bids_asl/interfaces/' in k[0] and k[2] == '_run_interface')
-    workflow = cum('bids_asl/cli/run.py', '_run_workflow')
+    workflow = cum('bids_asl/cli/participant.py', '_run_workflow')
     build = cum('bids_asl/workflows/base.py', 'init_bids_asl_wf')
     return {
         'main() total': cum('bids_asl/cli/run.py', 'main'),
         'pybids index + run discovery': (cum('bids_asl/io/layout.py', 'load_layout')
                                          + cum('bids_asl/io/layout.py', 'collect_asl_runs')),
-        'metadata validation': cum('bids_asl/cli/run.py', '_prepare_runs'),
+        'metadata validation': cum('bids_asl/cli/participant.py', 'prepare_runs'),
         'workflow build': build,
         'workflow.run: inside node interfaces': iface,
         'workflow.run: nipype around the nodes': workflow - build - iface,

@@ -155,7 +155,7 @@ def test_find_comparisons_by_file_name(tmp_path):
 def test_reports_follow_the_comparison_and_survive_its_crash(tmp_path, monkeypatch, capsys):
     """run_participant: the session comparison runs before the reports (so they show it), and
     a comparison that crashes costs one line and exit 70, not the reports."""
-    from bids_asl.cli import run
+    from bids_asl.cli import participant, run
     from bids_asl.cli.parser import parse_args
     from bids_asl.cli.progress import Progress
     from bids_asl.errors import ExitCode
@@ -181,7 +181,7 @@ def test_reports_follow_the_comparison_and_survive_its_crash(tmp_path, monkeypat
     monkeypatch.setattr('bids_asl.report.subject.write_subject_report', report)
     run.check_paths(replace(settings, compare_sessions=None))
     with run._private_temp(settings):
-        code = run.run_participant(settings, Progress(tty=False))
+        code = participant.run_participant(settings, Progress(tty=False))
     assert calls == ['compare', 'report']
     assert code == ExitCode.SOFTWARE
     errors = [ln for ln in capsys.readouterr().err.splitlines() if ': error:' in ln]
