@@ -47,7 +47,52 @@ class _WriteInputSpec(BaseInterfaceInputSpec):
     deltam_mean = File(exists=True, mandatory=True, desc='mean ΔM')
     m0 = File(exists=True, mandatory=True, desc='M0 map')
     mask = File(exists=True, mandatory=True, desc='brain mask')
-    anat_info = traits.Dict(desc='anatomical reference and registration (anatomy on)')
+    anat_info = traits.Dict(desc='anatomical reference, registration and tissue-fraction '
+                                 'source (anatomy on)')
+    user_tissue = traits.Bool(False, usedefault=True,
+                              desc='QC used --tissue-maps, not the anatomy\'s fractions')
+
+
+class _WriteOutputSpec(TraitedSpec):
+    out_files = traits.List(desc='derivative files written')
+
+
+class WriteDerivatives(SimpleInterface):
+    """Atomically write a run's derivatives and sidecars into the output dataset."""
+
+    input_spec = _WriteInputSpec
+    output_spec = _WriteOutputSpec
+
+    def _run_interface(self, runtime):
+        keys = ('cbf', 'cbf_timeseries', 'deltam_mean', 'm0', 'mask', 'att', 'cbf_se', 'att_se',
+                'rsquared', 'abv', 'score_cbf', 'scrub_cbf', 'confounds')
+        anat = self.inputs.anat_info if isdefined(self.inputs.anat_info) else {}
+        cbf_info = {**self.inputs.cbf_info, 'DeltaMSources': self.inputs.sources}
+        if anat:
+            cbf_info['AnatomicalReference'] = anat['AnatomicalReference']
+            cbf_info['TissueFractionSource'] = ('--tissue-maps (user-supplied maps)'
+                                                if self.inputs.user_tissue
+                                                else anat['TissueFractionSource'])
+        self._results['out_files'] = write_run_outputs(
+            output_dir=self.inputs.output_dir, bids_dir=self.inputs.bids_dir,
+            prefix=self.inputs.prefix, entities=self.inputs.entities,
+            params=self.inputs.params, constants=self.inputs.constants,
+            m0_info=self.inputs.m0_info,
+            cbf_info=cbf_info,
+            files={k: getattr(self.inputs, k) for k in keys if isdefined(getattr(self.inputs, k))},
+            qc_metrics=self.inputs.qc_metrics,
+            motion_info=self.inputs.motion_info if isdefined(self.inputs.motion_info) else None)
+        return runtime
+
+
+class _WriteAnatInputSpec(BaseInterfaceInputSpec):
+    output_dir = Directory(mandatory=True, desc='derivative dataset root')
+    prefix = traits.Str(mandatory=True, desc='source file stem, e.g. sub-01_run-1')
+    entities = traits.Dict(mandatory=True, desc='subject/session entities of the run')
+    cbf_files = traits.List(mandatory=True,
+                            desc="the run's CBF derivatives (WriteDerivatives: written first)")
+    anat_info = traits.Dict(mandatory=True, desc='anatomical reference and registration')
+    anat_errors = traits.List(traits.Str, desc='failed or skipped anatomy steps')
     regional = traits.Dict(desc='regional tables by "<atlas>/<measure>"')
     tissue = traits.List(desc='GM/WM/brain table rows')
     pvc_info = traits.Dict(desc='partial-volume correction method')
@@ -71,54 +116,35 @@ class _WriteInputSpec(BaseInterfaceInputSpec):
     lesion_info = traits.Dict(desc='lesion table definitions')
 
 
-class _WriteOutputSpec(TraitedSpec):
-    out_files = traits.List(desc='derivative files written')
+class WriteRunAnatomy(SimpleInterface):
+    """Write a run's anatomy-derived outputs (after its CBF derivatives, whose sidecar they
+    read), and record the failed anatomy steps in the CBF sidecar.  A separate node from
+    :class:`WriteDerivatives`, so that nothing anatomical can stop the CBF from being written."""
 
-
-class WriteDerivatives(SimpleInterface):
-    """Atomically write a run's derivatives and sidecars into the output dataset."""
-
-    input_spec = _WriteInputSpec
+    input_spec = _WriteAnatInputSpec
     output_spec = _WriteOutputSpec
 
     def _run_interface(self, runtime):
-        keys = ('cbf', 'cbf_timeseries', 'deltam_mean', 'm0', 'mask', 'att', 'cbf_se', 'att_se',
-                'rsquared', 'abv', 'score_cbf', 'scrub_cbf', 'confounds')
-        anat = self.inputs.anat_info if isdefined(self.inputs.anat_info) else {}
-        cbf_info = {**self.inputs.cbf_info, 'DeltaMSources': self.inputs.sources}
-        if anat:
-            cbf_info['AnatomicalReference'] = anat['AnatomicalReference']
-        self._results['out_files'] = write_run_outputs(
-            output_dir=self.inputs.output_dir, bids_dir=self.inputs.bids_dir,
-            prefix=self.inputs.prefix, entities=self.inputs.entities,
-            params=self.inputs.params, constants=self.inputs.constants,
-            m0_info=self.inputs.m0_info,
-            cbf_info=cbf_info,
-            files={k: getattr(self.inputs, k) for k in keys if isdefined(getattr(self.inputs, k))},
-            qc_metrics=self.inputs.qc_metrics,
-            motion_info=self.inputs.motion_info if isdefined(self.inputs.motion_info) else None)
-        if anat:
-            self._results['out_files'] += self._write_anat(anat)
-        return runtime
-
-    def _write_anat(self, anat: dict) -> list[str]:
         import json  # noqa: PLC0415
 
+        value = lambda k: getattr(self.inputs, k)  # noqa: E731
+        defined = lambda k: isdefined(value(k))  # noqa: E731
         sidecar = derivative_path(self.inputs.output_dir, self.inputs.entities,
                                   self.inputs.prefix, 'cbf', extension='.json')
-        value = lambda k: getattr(self.inputs, k)  # noqa: E731
-        return write_run_anat(
+        self._results['out_files'] = write_run_anat(
             output_dir=self.inputs.output_dir, entities=self.inputs.entities,
-            prefix=self.inputs.prefix, info=anat,
-            files={k: value(k) for k in ANAT_FILE_KEYS if isdefined(value(k))},
-            regional=value('regional') if isdefined(value('regional')) else {},
-            tissue=value('tissue') if isdefined(value('tissue')) else [],
-            pvc_info=value('pvc_info') if isdefined(value('pvc_info')) else None,
+            prefix=self.inputs.prefix, info=self.inputs.anat_info,
+            files={k: value(k) for k in ANAT_FILE_KEYS if defined(k)},
+            regional=value('regional') if defined('regional') else {},
+            tissue=value('tissue') if defined('tissue') else [],
+            pvc_info=value('pvc_info') if defined('pvc_info') else None,
             asymmetry=({'clusters': value('asym_clusters'), 'info': value('asym_info')}
-                       if isdefined(value('asym_info')) else None),
+                       if defined('asym_info') else None),
             lesions=({'rows': value('lesion_rows'), 'info': value('lesion_info')}
-                     if isdefined(value('lesion_info')) else None),
-            quant_sidecar=json.loads(sidecar.read_text()))
+                     if defined('lesion_info') else None),
+            quant_sidecar=json.loads(sidecar.read_text()),
+            errors=list(value('anat_errors')) if defined('anat_errors') else [])
+        return runtime
 
 
 class _WriteT1wInputSpec(BaseInterfaceInputSpec):
@@ -127,21 +153,22 @@ class _WriteT1wInputSpec(BaseInterfaceInputSpec):
     subject = traits.Str(mandatory=True, desc='subject label')
     t1w_file = File(exists=True, mandatory=True, desc='the raw T1w')
     info = traits.Dict(mandatory=True, desc='how the T1w was processed')
-    t1w_preproc = File(exists=True, mandatory=True, desc='bias-corrected T1w')
-    brain_mask = File(exists=True, mandatory=True, desc='brain mask')
-    gm = File(exists=True, mandatory=True, desc='GM probability')
-    wm = File(exists=True, mandatory=True, desc='WM probability')
-    csf = File(exists=True, mandatory=True, desc='CSF probability')
-    dseg = File(exists=True, mandatory=True, desc='hard segmentation')
+    errors = traits.List(traits.Str, desc='failed or skipped T1w steps')
+    t1w_preproc = File(exists=True, desc='bias-corrected T1w')
+    brain_mask = File(exists=True, desc='brain mask')
+    gm = File(exists=True, desc='GM probability')
+    wm = File(exists=True, desc='WM probability')
+    csf = File(exists=True, desc='CSF probability')
+    dseg = File(exists=True, desc='hard segmentation')
     to_template = traits.List(desc='T1w → template chain (not written: the parts are)')
-    xfm_affine = File(exists=True, mandatory=True, desc='T1w → template affine (ITK text)')
-    xfm_warp = File(exists=True, mandatory=True, desc='T1w → template displacement field')
-    xfm_inverse_warp = File(exists=True, mandatory=True, desc='template → T1w field')
-    t1w_template = File(exists=True, mandatory=True, desc='T1w in template space')
+    xfm_affine = File(exists=True, desc='T1w → template affine (ITK text)')
+    xfm_warp = File(exists=True, desc='T1w → template displacement field')
+    xfm_inverse_warp = File(exists=True, desc='template → T1w field')
+    t1w_template = File(exists=True, desc='T1w in template space')
 
 
 class WriteT1wDerivatives(SimpleInterface):
-    """Atomically write a subject's T1w-derived outputs."""
+    """Atomically write a subject's T1w-derived outputs: those of the steps that succeeded."""
 
     input_spec = _WriteT1wInputSpec
     output_spec = _WriteOutputSpec
@@ -149,8 +176,11 @@ class WriteT1wDerivatives(SimpleInterface):
     def _run_interface(self, runtime):
         keys = ('t1w_preproc', 'brain_mask', 'gm', 'wm', 'csf', 'dseg', 'xfm_affine',
                 'xfm_warp', 'xfm_inverse_warp', 't1w_template')
+        errors = list(self.inputs.errors) if isdefined(self.inputs.errors) else []
         self._results['out_files'] = write_subject_anat(
             output_dir=self.inputs.output_dir, bids_dir=self.inputs.bids_dir,
-            subject=self.inputs.subject, t1w_file=self.inputs.t1w_file, info=self.inputs.info,
-            files={k: getattr(self.inputs, k) for k in keys})
+            subject=self.inputs.subject, t1w_file=self.inputs.t1w_file,
+            info={**self.inputs.info, **({'AnatomyErrors': errors} if errors else {})},
+            files={k: getattr(self.inputs, k) for k in keys
+                   if isdefined(getattr(self.inputs, k))})
         return runtime

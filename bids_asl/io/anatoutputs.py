@@ -18,6 +18,7 @@ Names (``<prefix>`` is the ASL run's stem, ``TPL`` = MNI152NLin2009aSym):
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from bids_asl import __version__
 from bids_asl.io import images
 from bids_asl.io.derivatives import derivative_name as _name
-from bids_asl.io.derivatives import raw_uri, run_dir, write_json
+from bids_asl.io.derivatives import derivative_path, raw_uri, run_dir, write_json
 from bids_asl.io.images import atomic_write_bytes
 from bids_asl.io.qctable import tsv_cell
 from bids_asl.io.templates import ATLASES, TEMPLATE
@@ -98,7 +99,8 @@ def subject_anat_dir(output_dir, subject: str) -> Path:
 
 def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: dict,
                        info: dict) -> list[str]:
-    """The T1w-derived outputs of one subject; ``files`` are T1wPreproc's outputs."""
+    """The T1w-derived outputs of one subject; ``files``: the outputs of the T1w steps that
+    succeeded (a failed step's are absent, and so are its files)."""
     folder = subject_anat_dir(output_dir, subject)
     stem = f'sub-{subject}'
     sources = [raw_uri(bids_dir, t1w_file)]
@@ -116,32 +118,45 @@ def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: d
     ]
     written = []
     for key, name, dtype, extra in plan:
+        if key not in files:
+            continue
         target = folder / name
         _copy_nifti(files[key], target, dtype)
         write_json(target.with_name(name.replace('.nii.gz', '.json')), {**base, **extra})
         written.append(str(target))
-    dseg_tsv = folder / _name(stem, 'dseg', '.tsv')
-    atomic_write_bytes(dseg_tsv, b'index\tname\n1\tGM\n2\tWM\n3\tCSF\n')
     forward, inverse = {'from': 'T1w', 'to': TEMPLATE}, {'from': TEMPLATE, 'to': 'T1w'}
-    affine = folder / _name(stem, 'xfm', '.txt', mode='image', desc='affine', **forward)
-    _copy_bytes(files['xfm_affine'], affine)
-    written.append(str(affine))
+    if 'xfm_affine' in files:
+        affine = folder / _name(stem, 'xfm', '.txt', mode='image', desc='affine', **forward)
+        _copy_bytes(files['xfm_affine'], affine)
+        written.append(str(affine))
     for key, ents in (('xfm_warp', forward), ('xfm_inverse_warp', inverse)):
+        if key not in files:
+            continue
         target = folder / _name(stem, 'xfm', mode='image', desc='warp', **ents)
         data, img = images.load(files[key])
         images.save(data, img, target, dtype=img.get_data_dtype())
         written.append(str(target))
-    return written + [str(dseg_tsv)]
+    if 'dseg' in files:
+        dseg_tsv = folder / _name(stem, 'dseg', '.tsv')
+        atomic_write_bytes(dseg_tsv, b'index\tname\n1\tGM\n2\tWM\n3\tCSF\n')
+        written.append(str(dseg_tsv))
+    return written
 
 
 def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info: dict,
                    regional: dict, tissue: list, pvc_info: dict | None,
                    quant_sidecar: dict, asymmetry: dict | None = None,
-                   lesions: dict | None = None) -> list[str]:
+                   lesions: dict | None = None, errors: list[str] | None = None) -> list[str]:
     """A run's anatomy-derived outputs; ``files`` keys: gm wm csf to_anat_txt cbf_t1w att_t1w
-    cbf_template att_template mask_template cbf_pvc_gm cbf_pvc_wm (those present)."""
+    cbf_template att_template mask_template cbf_pvc_gm cbf_pvc_wm (those present).
+
+    ``errors``: the anatomy steps that failed or were skipped.  They go into every anatomy
+    sidecar and into the run's CBF sidecar (``AnatomyErrors``, and one line in ``Warnings``).
+    """
     folder = run_dir(output_dir, entities)
     has_t1w = info.get('AnatomicalReference') == 'T1w'
+    if errors:
+        info = {**info, 'AnatomyErrors': list(errors)}
     written = []
 
     def nifti(key, name, sidecar, dtype=np.float32):
@@ -202,7 +217,26 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
             'Units': 'mL/100g/min', **info, **SOFTWARE})
         written.append(str(target))
     written += _write_region_tables(folder, prefix, regional, tissue, info)
+    if errors:
+        record_anatomy_errors(derivative_path(output_dir, entities, prefix, 'cbf',
+                                              extension='.json'), errors)
     return written
+
+
+def anatomy_warning(errors: list[str]) -> str:
+    """The one line that stands for a run's anatomy failures (console, report, sidecar)."""
+    more = f' (and {len(errors) - 1} more: see AnatomyErrors)' if len(errors) > 1 else ''
+    return f'anatomy incomplete: {errors[0]}{more}'
+
+
+def record_anatomy_errors(sidecar: Path, errors: list[str]) -> None:
+    """Add the failed anatomy steps to the run's CBF sidecar (written before the anatomy)."""
+    meta = json.loads(sidecar.read_text(encoding='utf-8'))
+    meta['AnatomyErrors'] = list(errors)
+    warning = anatomy_warning(errors)
+    meta['Warnings'] = [w for w in meta.get('Warnings', [])
+                        if not w.startswith('anatomy incomplete: ')] + [warning]
+    write_json(sidecar, meta)
 
 
 def _write_region_tables(folder: Path, prefix: str, regional: dict, tissue: list,

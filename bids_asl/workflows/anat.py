@@ -1,46 +1,117 @@
-"""Anatomy workflows: the subject's T1w, and each run's link to it and to the template."""
+"""Anatomy workflows: the subject's T1w (one node per step), the atlases, and each run's link to
+the T1w and the template.
+
+Every anatomy node reports its failure in an ``error`` output instead of raising (see
+:mod:`bids_asl.interfaces.steps`), so a failed step never stops the run's CBF: the run falls back
+to the template path, and its errors reach the sidecars, the report and the exit code.
+"""
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
-from bids_asl.interfaces.anat import (
-    AslToAnat,
-    Asymmetry,
-    CbfStandardError,
-    LesionStats,
-    PartialVolumeCorrect,
-    PrepareAtlas,
-    ProjectMaps,
-    RegionalStats,
-    T1wPreproc,
+from bids_asl.interfaces.asymmetry import Asymmetry
+from bids_asl.interfaces.lesions import LesionStats
+from bids_asl.interfaces.regions import PartialVolumeCorrect, PrepareAtlas, RegionalStats
+from bids_asl.interfaces.spaces import AslToAnat, CbfStandardError, ProjectMaps
+from bids_asl.interfaces.t1w import (
+    T1wBiasCorrect,
+    T1wBrainMask,
+    T1wOutcome,
+    T1wSegment,
+    T1wToTemplate,
 )
 
+
+@dataclass(frozen=True)
+class AsymmetryOptions:
+    """The left/right asymmetry map and its clusters (``--asymmetry-*``)."""
+
+    fwhm_mm: float = 8.0
+    threshold: float = 0.15
+    min_volume_mm3: float = 400.0
+    gm: float = 0.5  # template GM fraction where AI is defined
+
+
+@dataclass(frozen=True)
+class AnatomyOptions:
+    """What a run asks of the anatomy stage (None in a RunSpec: anatomy off)."""
+
+    atlases: tuple[str, ...] = ()
+    pvc: bool = False
+    asymmetry: AsymmetryOptions | None = None
+    lesion_mask: str | None = None
+    lesion_space: str | None = None  # 'asl' or 'T1w': the grid of the lesion mask
+
+
 T1W_FIELDS = ('t1w_preproc', 'brain_mask', 'gm', 'wm', 'csf', 'dseg', 'to_template',
-              'xfm_affine', 'xfm_warp', 'xfm_inverse_warp', 't1w_template', 'info')
-#: Run-level anatomy outputs that go to the derivative writer.
+              'xfm_affine', 'xfm_warp', 'xfm_inverse_warp', 't1w_template', 'info', 'errors')
+#: Run-level anatomy outputs that go to the anatomy writer.
 RUN_ANAT_FILES = ('gm', 'wm', 'csf', 'to_anat_txt', 'cbf_t1w', 'att_t1w', 'cbf_template',
                   'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm', 'asymmetry',
                   'se_template', 'se_t1w')
 RUN_ANAT_FIELDS = RUN_ANAT_FILES + ('anat_info', 'regional', 'tissue', 'pvc_info',
-                                    'asym_clusters', 'asym_info', 'lesion_rows', 'lesion_info')
+                                    'asym_clusters', 'asym_info', 'lesion_rows', 'lesion_info',
+                                    'anat_errors')
 #: Subject-level inputs a run needs from the T1w workflow.
-SUBJECT_INPUTS = ('t1w_preproc', 't1w_mask', 't1w_gm', 't1w_wm', 't1w_csf', 'to_template')
+SUBJECT_INPUTS = ('t1w_preproc', 't1w_mask', 't1w_gm', 't1w_wm', 't1w_csf', 'to_template',
+                  't1w_errors')
 
 
 def init_t1w_wf(*, mem_gb: float = 3.0, name: str = 't1w_wf') -> pe.Workflow:
     """Brain mask, bias correction, segmentation and template registration of one T1w.
 
-    Inputs: ``t1w_file``. Outputs: ``T1W_FIELDS``.
+    Parameters
+    ----------
+    mem_gb
+        Memory estimate of each ANTs step.
+
+    Inputs
+    ------
+    t1w_file
+        The subject's T1w.
+
+    Outputs
+    -------
+    ``T1W_FIELDS``: the step outputs (undefined for a step that failed or was skipped),
+    ``info`` (how each step was done) and ``errors`` (the failed and skipped steps; empty when
+    the T1w can be used).  Registration waits for the segmentation: when that fails the T1w is
+    not used, and the longest step is skipped.
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=['t1w_file']), name='inputnode')
     outputnode = pe.Node(niu.IdentityInterface(fields=list(T1W_FIELDS)), name='outputnode')
-    preproc = pe.Node(T1wPreproc(), name='t1w_preproc', mem_gb=mem_gb)
-    workflow.connect(inputnode, 't1w_file', preproc, 't1w_file')
-    for field in T1W_FIELDS:
-        workflow.connect(preproc, field, outputnode, field)
+    brain_mask = pe.Node(T1wBrainMask(), name='t1w_brain_mask', mem_gb=mem_gb)
+    bias_correct = pe.Node(T1wBiasCorrect(), name='t1w_bias_correct', mem_gb=mem_gb)
+    segment = pe.Node(T1wSegment(), name='t1w_segment', mem_gb=mem_gb)
+    register = pe.Node(T1wToTemplate(), name='t1w_to_template', mem_gb=mem_gb)
+    errors = pe.Node(niu.Merge(4), name='t1w_errors', run_without_submitting=True)
+    outcome = pe.Node(T1wOutcome(), name='t1w_outcome', run_without_submitting=True)
+    workflow.connect([
+        (inputnode, brain_mask, [('t1w_file', 't1w_file')]),
+        (inputnode, bias_correct, [('t1w_file', 't1w_file')]),
+        (brain_mask, bias_correct, [('brain_mask', 'brain_mask')]),
+        (brain_mask, segment, [('brain_mask', 'brain_mask')]),
+        (bias_correct, segment, [('t1w_preproc', 't1w_preproc')]),
+        (brain_mask, register, [('brain_mask', 'brain_mask')]),
+        (bias_correct, register, [('t1w_preproc', 't1w_preproc')]),
+        (segment, register, [('gm', 'gm')]),
+        (brain_mask, errors, [('error', 'in1')]),
+        (bias_correct, errors, [('error', 'in2')]),
+        (segment, errors, [('error', 'in3')]),
+        (register, errors, [('error', 'in4')]),
+        (errors, outcome, [('out', 'errors')]),
+        (brain_mask, outcome, [('how', 'how')]),
+        (brain_mask, outputnode, [('brain_mask', 'brain_mask')]),
+        (bias_correct, outputnode, [('t1w_preproc', 't1w_preproc')]),
+        (segment, outputnode, [('gm', 'gm'), ('wm', 'wm'), ('csf', 'csf'), ('dseg', 'dseg')]),
+        (register, outputnode, [(f, f) for f in ('to_template', 'xfm_affine', 'xfm_warp',
+                                                 'xfm_inverse_warp', 't1w_template')]),
+        (outcome, outputnode, [('info', 'info'), ('errors', 'errors')]),
+    ])  # fmt:skip
     return workflow
 
 
@@ -64,17 +135,35 @@ def init_atlas_wf(*, atlases: tuple[str, ...], name: str = 'atlas_wf') -> pe.Wor
     return workflow
 
 
-def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
-                     asymmetry: dict | None = None, lesion_space: str | None = None,
-                     mem_gb: float = 1.0,
-                     name: str = 'asl_anat_wf') -> pe.Workflow:
-    """One run in anatomy: ASL → T1w (or template) registration, tissue fractions on the ASL
-    grid, CBF/ATT in T1w and template space, regional and tissue tables, optional PVC, and
-    (with ``asymmetry`` options) the left/right asymmetry map and its clusters.
+def init_asl_anat_wf(*, options: AnatomyOptions, has_t1w: bool, multi_delay: bool,
+                     mem_gb: float = 1.0, name: str = 'asl_anat_wf') -> pe.Workflow:
+    """One run in anatomy.
 
-    Inputs: ``reference``, ``mask``, ``cbf``, ``att`` (multi-delay), the subject's
-    ``SUBJECT_INPUTS`` (when ``has_t1w``), ``atlas_names``/``atlas_labels``/``atlas_json``.
-    Outputs: ``RUN_ANAT_FIELDS``.
+    ``asl_to_anat`` (ASL → T1w, or → template, registration and the tissue fractions on the
+    ASL grid) needs only the ASL reference and mask, never the CBF; every other node follows
+    the CBF: CBF/ATT/SE in T1w and template space, the regional and tissue tables, optional
+    PVC, the asymmetry map and the lesion table.
+
+    Parameters
+    ----------
+    options
+        What the run asks of the anatomy stage.
+    has_t1w
+        Whether the subject has a T1w (its outputs are then inputs here).
+    multi_delay
+        ATT and the fit's standard errors exist.
+
+    Inputs
+    ------
+    ``reference``, ``mask``, ``cbf``, ``att`` (multi-delay), ``cbf_se`` (multi-delay),
+    ``cbf_timeseries`` (single delay), the subject's ``SUBJECT_INPUTS`` (when ``has_t1w``),
+    ``atlas_names``/``atlas_labels``/``atlas_json``, ``lesion_mask``.
+
+    Outputs
+    -------
+    :func:`anat_output_fields`: among them ``gm``/``wm``/``csf`` (always defined),
+    ``anat_info`` (the anatomical reference and the source of the fractions) and
+    ``anat_errors`` (every failed or skipped step, in order).
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(
@@ -86,11 +175,12 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
     to_anat = pe.Node(AslToAnat(), name='asl_to_anat', mem_gb=mem_gb)
     project = pe.Node(ProjectMaps(), name='project_maps', mem_gb=mem_gb)
     stats = pe.Node(RegionalStats(), name='regional_stats', mem_gb=mem_gb)
+    steps = [project, stats]  # the post-CBF steps, whose errors are gathered
     workflow.connect([
         (inputnode, to_anat, [('reference', 'reference'), ('mask', 'mask')]),
         (inputnode, project, [('cbf', 'cbf'), ('mask', 'mask')]),
         (to_anat, project, [('transforms', 'transforms'), ('to_anat', 'to_anat'),
-                            ('gm', 'gm')]),
+                            ('gm', 'gm'), ('t1w_reference', 't1w_preproc')]),
         (inputnode, stats, [('cbf', 'cbf'), ('mask', 'mask'), ('atlas_names', 'atlas_names'),
                             ('atlas_labels', 'atlas_labels'), ('atlas_json', 'atlas_json')]),
         (to_anat, stats, [('gm', 'gm'), ('wm', 'wm')]),
@@ -99,7 +189,8 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
         (to_anat, outputnode, [('gm', 'gm'), ('wm', 'wm'), ('csf', 'csf'),
                                ('to_anat_txt', 'to_anat_txt'), ('info', 'anat_info')]),
         (project, outputnode, [('cbf_template', 'cbf_template'),
-                               ('mask_template', 'mask_template')]),
+                               ('mask_template', 'mask_template'),
+                               ('se_template', 'se_template')]),
         (stats, outputnode, [('regional', 'regional'), ('tissue', 'tissue')]),
     ])  # fmt:skip
     if multi_delay:  # the fit's own standard errors
@@ -108,15 +199,14 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
         se = pe.Node(CbfStandardError(), name='cbf_standard_error', mem_gb=mem_gb)
         workflow.connect([(inputnode, se, [('cbf_timeseries', 'cbf_timeseries')]),
                           (se, project, [('se', 'se')])])
-    workflow.connect(project, 'se_template', outputnode, 'se_template')
+        steps.insert(0, se)
     if has_t1w:
-        workflow.connect(project, 'se_t1w', outputnode, 'se_t1w')
         workflow.connect([
             (inputnode, to_anat, [('t1w_preproc', 't1w_preproc'), ('t1w_mask', 't1w_mask'),
                                   ('t1w_gm', 'gm'), ('t1w_wm', 'wm'), ('t1w_csf', 'csf'),
-                                  ('to_template', 'to_template')]),
-            (inputnode, project, [('t1w_preproc', 't1w_preproc')]),
-            (project, outputnode, [('cbf_t1w', 'cbf_t1w')]),
+                                  ('to_template', 'to_template'),
+                                  ('t1w_errors', 't1w_errors')]),
+            (project, outputnode, [('cbf_t1w', 'cbf_t1w'), ('se_t1w', 'se_t1w')]),
         ])  # fmt:skip
     if multi_delay:
         workflow.connect([
@@ -126,8 +216,9 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
         ])  # fmt:skip
         if has_t1w:
             workflow.connect(project, 'att_t1w', outputnode, 'att_t1w')
-    if asymmetry:
-        asym = pe.Node(Asymmetry(options=asymmetry), name='asymmetry', mem_gb=mem_gb)
+    if options.asymmetry is not None:
+        asym = pe.Node(Asymmetry(options=asdict(options.asymmetry)), name='asymmetry',
+                       mem_gb=mem_gb)
         workflow.connect([
             (project, asym, [('cbf_template', 'cbf_template'),
                              ('mask_template', 'mask_template'),
@@ -137,8 +228,9 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
             (asym, outputnode, [('asymmetry', 'asymmetry'), ('clusters', 'asym_clusters'),
                                 ('info', 'asym_info')]),
         ])  # fmt:skip
-    if lesion_space:
-        stats_lesions = pe.Node(LesionStats(space=lesion_space), name='lesion_stats',
+        steps.append(asym)
+    if options.lesion_space:
+        stats_lesions = pe.Node(LesionStats(space=options.lesion_space), name='lesion_stats',
                                 mem_gb=mem_gb)
         workflow.connect([
             (inputnode, stats_lesions, [('lesion_mask', 'lesion_mask'), ('cbf', 'cbf'),
@@ -146,12 +238,13 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
             (to_anat, stats_lesions, [('wm', 'wm')]),
             (stats_lesions, outputnode, [('rows', 'lesion_rows'), ('info', 'lesion_info')]),
         ])  # fmt:skip
-        if lesion_space == 'T1w':
+        if options.lesion_space == 'T1w':
             workflow.connect([
                 (inputnode, stats_lesions, [('t1w_mask', 't1w_mask'), ('t1w_wm', 't1w_wm')]),
                 (project, stats_lesions, [('cbf_t1w', 'cbf_t1w')]),
             ])  # fmt:skip
-    if pvc:
+        steps.append(stats_lesions)
+    if options.pvc:
         correct = pe.Node(PartialVolumeCorrect(), name='pvc', mem_gb=mem_gb)
         workflow.connect([
             (inputnode, correct, [('cbf', 'cbf'), ('mask', 'mask')]),
@@ -159,19 +252,32 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
             (correct, outputnode, [('cbf_gm', 'cbf_pvc_gm'), ('cbf_wm', 'cbf_pvc_wm'),
                                    ('info', 'pvc_info')]),
         ])  # fmt:skip
+        steps.append(correct)
+    # every failure, in order: the fallbacks of asl_to_anat, then the post-CBF steps
+    errors = pe.Node(niu.Merge(len(steps) + 1), name='anat_errors',
+                     run_without_submitting=True)
+    workflow.connect(to_anat, 'errors', errors, 'in1')
+    for i, node in enumerate(steps, start=2):
+        workflow.connect(node, 'error', errors, f'in{i}')
+    workflow.connect(errors, ('out', _non_empty), outputnode, 'anat_errors')
     return workflow
 
 
-def anat_output_fields(*, has_t1w: bool, multi_delay: bool, pvc: bool,
-                       asymmetry: bool = False, lesions: bool = False) -> tuple[str, ...]:
+def _non_empty(messages: list) -> list:
+    return [m for m in messages if m]
+
+
+def anat_output_fields(*, has_t1w: bool, multi_delay: bool,
+                       options: AnatomyOptions) -> tuple[str, ...]:
     """The RUN_ANAT_FIELDS a run's anatomy workflow actually produces."""
-    skip = set() if asymmetry else {'asymmetry', 'asym_clusters', 'asym_info'}
-    if not lesions:
+    skip = set() if options.asymmetry is not None else {'asymmetry', 'asym_clusters',
+                                                        'asym_info'}
+    if not options.lesion_space:
         skip |= {'lesion_rows', 'lesion_info'}
     if not has_t1w:
         skip |= {'cbf_t1w', 'att_t1w', 'se_t1w'}
     if not multi_delay:
         skip |= {'att_t1w', 'att_template'}
-    if not pvc:
+    if not options.pvc:
         skip |= {'cbf_pvc_gm', 'cbf_pvc_wm', 'pvc_info'}
     return tuple(f for f in RUN_ANAT_FIELDS if f not in skip)

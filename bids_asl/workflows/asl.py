@@ -10,7 +10,12 @@ from bids_asl.interfaces.cbf import ComputeCBF
 from bids_asl.interfaces.kinetic import FitKinetic
 from bids_asl.interfaces.motion import Realign
 from bids_asl.interfaces.qc import ComputeQC
-from bids_asl.workflows.anat import SUBJECT_INPUTS, anat_output_fields, init_asl_anat_wf
+from bids_asl.workflows.anat import (
+    SUBJECT_INPUTS,
+    AnatomyOptions,
+    anat_output_fields,
+    init_asl_anat_wf,
+)
 
 OUTPUT_FIELDS = ('cbf', 'deltam_mean', 'm0', 'mask', 'm0_info', 'cbf_info', 'sources',
                  'qc_metrics')
@@ -20,34 +25,35 @@ MOTION_FIELDS = ('confounds', 'motion_info')
 
 
 def output_fields(*, multi_delay: bool, fit_abv: bool = False,
-                  motion_correction: bool = False, anatomy: dict | None = None
-                  ) -> tuple[str, ...]:
+                  motion_correction: bool = False, anatomy: AnatomyOptions | None = None,
+                  has_t1w: bool = False) -> tuple[str, ...]:
     extra = MULTI_DELAY_FIELDS + (('abv',) if fit_abv else ()) if multi_delay \
         else SINGLE_DELAY_FIELDS
-    anat = () if not anatomy else anat_output_fields(
-        has_t1w=anatomy['has_t1w'], multi_delay=multi_delay, pvc=anatomy['pvc'],
-        asymmetry=bool(anatomy.get('asymmetry')), lesions=bool(anatomy.get('lesion_space')))
+    anat = () if anatomy is None else anat_output_fields(
+        has_t1w=has_t1w, multi_delay=multi_delay, options=anatomy)
     return OUTPUT_FIELDS + extra + (MOTION_FIELDS if motion_correction else ()) + anat
 
 
 def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
                     kinetic: dict | None = None, motion_correction: bool = True,
                     outlier_methods: tuple[str, ...] = ('score', 'scrub'),
-                    anatomy: dict | None = None, mem_gb: float = 0.5,
+                    anatomy: AnatomyOptions | None = None, has_t1w: bool = False,
+                    user_tissue: bool = False, mem_gb: float = 0.5,
                     name: str = 'asl_cbf_wf') -> pe.Workflow:
     """CBF for one ASL run: the consensus formula (one delay) or a kinetic fit (several).
 
     Inputs: ``asl_file``, ``m0_file`` (M0Type Separate only), ``t1_map`` (optional, kinetic
     fit), ``gm``/``wm``/``csf`` (optional tissue probabilities on the ASL grid, for QC).
-    With ``anatomy`` (``{'has_t1w', 'pvc', 'user_tissue', 'asymmetry'}``) also the subject's
-    T1w outputs (``SUBJECT_INPUTS``) and ``atlas_names``/``atlas_labels``/``atlas_json``: the
-    run is registered to the T1w/template and its tissue fractions feed QC unless
-    ``user_tissue``.
+    With ``anatomy`` also the subject's T1w outputs (``SUBJECT_INPUTS``, when ``has_t1w``) and
+    ``atlas_names``/``atlas_labels``/``atlas_json``: the run is registered to the T1w (or the
+    template) from its reference and mask alone, and its tissue fractions feed QC unless
+    ``user_tissue`` (``--tissue-maps`` win over our segmentation).
     Outputs: :func:`output_fields`.
     """
     kinetic = kinetic or {}
     fields = output_fields(multi_delay=multi_delay, fit_abv=kinetic.get('fit_abv', False),
-                           motion_correction=motion_correction, anatomy=anatomy)
+                           motion_correction=motion_correction, anatomy=anatomy,
+                           has_t1w=has_t1w)
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(
         fields=['asl_file', 'm0_file', 't1_map', 'gm', 'wm', 'csf', *SUBJECT_INPUTS,
@@ -109,38 +115,34 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
         for field in MULTI_DELAY_FIELDS + (('abv',) if kinetic.get('fit_abv') else ()):
             workflow.connect(compute_cbf, field, outputnode, field)
     source, prefix = inputnode, ''
-    if anatomy:
-        anat_wf = _connect_anatomy(workflow, anatomy, multi_delay, inputnode, outputnode,
-                                   compute_m0, compute_mask, compute_cbf)
-        if not anatomy.get('user_tissue'):  # --tissue-maps win over our segmentation
+    if anatomy is not None:
+        anat_wf = _connect_anatomy(workflow, anatomy, has_t1w, multi_delay, inputnode,
+                                   outputnode, compute_m0, compute_mask, compute_cbf)
+        if not user_tissue:  # --tissue-maps win over our segmentation
             source, prefix = anat_wf, 'outputnode.'
     for tissue in ('gm', 'wm', 'csf'):
         workflow.connect(source, prefix + tissue, compute_qc, tissue)
     return workflow
 
 
-def _connect_anatomy(workflow, anatomy, multi_delay, inputnode, outputnode, compute_m0,
-                     compute_mask, compute_cbf):
-    anat_wf = init_asl_anat_wf(has_t1w=anatomy['has_t1w'], multi_delay=multi_delay,
-                               pvc=anatomy['pvc'], asymmetry=anatomy.get('asymmetry'),
-                               lesion_space=anatomy.get('lesion_space'))
-    subject = SUBJECT_INPUTS if anatomy['has_t1w'] else ()
+def _connect_anatomy(workflow, anatomy, has_t1w, multi_delay, inputnode, outputnode,
+                     compute_m0, compute_mask, compute_cbf):
+    anat_wf = init_asl_anat_wf(options=anatomy, has_t1w=has_t1w, multi_delay=multi_delay)
+    subject = SUBJECT_INPUTS if has_t1w else ()
     workflow.connect([
         (compute_m0, anat_wf, [('reference', 'inputnode.reference')]),
         (compute_mask, anat_wf, [('mask', 'inputnode.mask')]),
         (compute_cbf, anat_wf, [('cbf', 'inputnode.cbf')]),
         (inputnode, anat_wf, [(f, f'inputnode.{f}') for f in
                               (*subject, 'atlas_names', 'atlas_labels', 'atlas_json',
-                               *(('lesion_mask',) if anatomy.get('lesion_space') else ()))]),
+                               *(('lesion_mask',) if anatomy.lesion_space else ()))]),
     ])  # fmt:skip
     if multi_delay:
         workflow.connect([(compute_cbf, anat_wf, [('att', 'inputnode.att'),
                                                   ('cbf_se', 'inputnode.cbf_se')])])
     else:
         workflow.connect(compute_cbf, 'cbf_timeseries', anat_wf, 'inputnode.cbf_timeseries')
-    for field in anat_output_fields(has_t1w=anatomy['has_t1w'], multi_delay=multi_delay,
-                                    pvc=anatomy['pvc'],
-                                    asymmetry=bool(anatomy.get('asymmetry')),
-                                    lesions=bool(anatomy.get('lesion_space'))):
+    for field in anat_output_fields(has_t1w=has_t1w, multi_delay=multi_delay,
+                                    options=anatomy):
         workflow.connect(anat_wf, f'outputnode.{field}', outputnode, field)
     return anat_wf

@@ -8,13 +8,20 @@ from dataclasses import dataclass
 from nipype.pipeline import engine as pe
 
 from bids_asl import __version__
-from bids_asl.interfaces.bids import WriteDerivatives, WriteT1wDerivatives
-from bids_asl.workflows.anat import T1W_FIELDS, init_atlas_wf, init_t1w_wf
+from bids_asl.interfaces.bids import WriteDerivatives, WriteRunAnatomy, WriteT1wDerivatives
+from bids_asl.workflows.anat import (
+    RUN_ANAT_FIELDS,
+    T1W_FIELDS,
+    AnatomyOptions,
+    init_atlas_wf,
+    init_t1w_wf,
+)
 from bids_asl.workflows.asl import init_asl_cbf_wf, output_fields
 
 #: T1w workflow output → run workflow input
 SUBJECT_LINKS = (('t1w_preproc', 't1w_preproc'), ('brain_mask', 't1w_mask'), ('gm', 't1w_gm'),
-                 ('wm', 't1w_wm'), ('csf', 't1w_csf'), ('to_template', 'to_template'))
+                 ('wm', 't1w_wm'), ('csf', 't1w_csf'), ('to_template', 'to_template'),
+                 ('errors', 't1w_errors'))
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,7 @@ class RunSpec:
     tissue: tuple[str, str, str] | None = None  # GM, WM, CSF probabilities on the ASL grid
     outlier_methods: tuple[str, ...] = ('score', 'scrub')
     t1w_file: str | None = None  # the subject's anatomical reference (anatomy on)
-    anatomy: dict | None = None  # {'pvc', 'atlases', 'asymmetry'}; None: anatomy off
+    anatomy: AnatomyOptions | None = None  # None: anatomy off
 
 
 def workflow_name() -> str:
@@ -50,24 +57,20 @@ def safe_name(prefix: str) -> str:
 def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
                      base_dir: str) -> pe.Workflow:
     workflow = pe.Workflow(name=workflow_name(), base_dir=base_dir)
-    atlases = next((tuple(r.anatomy['atlases']) for r in runs if r.anatomy), ())
+    atlases = next((r.anatomy.atlases for r in runs if r.anatomy is not None), ())
     atlas_wf = init_atlas_wf(atlases=atlases) if atlases else None
     t1w_wfs = {}
     for run in runs:
-        anatomy = None
-        if run.anatomy is not None:
-            anatomy = {'has_t1w': run.t1w_file is not None, 'pvc': run.anatomy['pvc'],
-                       'user_tissue': run.tissue is not None,
-                       'asymmetry': run.anatomy.get('asymmetry'),
-                       'lesion_space': run.anatomy.get('lesion_space')}
+        has_t1w = run.anatomy is not None and run.t1w_file is not None
         run_wf = init_asl_cbf_wf(params=run.params, constants=run.constants,
                                  multi_delay=run.multi_delay, kinetic=run.kinetic,
                                  motion_correction=run.motion_correction,
-                                 outlier_methods=run.outlier_methods, anatomy=anatomy,
+                                 outlier_methods=run.outlier_methods, anatomy=run.anatomy,
+                                 has_t1w=has_t1w, user_tissue=run.tissue is not None,
                                  name=f'asl_{safe_name(run.prefix)}_wf')
         run_wf.inputs.inputnode.asl_file = run.asl_file
-        if run.anatomy and run.anatomy.get('lesion_mask'):
-            run_wf.inputs.inputnode.lesion_mask = run.anatomy['lesion_mask']
+        if run.anatomy is not None and run.anatomy.lesion_mask:
+            run_wf.inputs.inputnode.lesion_mask = run.anatomy.lesion_mask
         if run.t1_map:
             run_wf.inputs.inputnode.t1_map = run.t1_map
         if run.tissue:
@@ -75,17 +78,33 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
                 setattr(run_wf.inputs.inputnode, name, path)
         if run.m0_file:
             run_wf.inputs.inputnode.m0_file = run.m0_file
-        # The writer always reruns (overwrite=True) so that a deleted output is rewritten even
+        # The writers always rerun (overwrite=True) so that a deleted output is rewritten even
         # when every computation comes from the cache.
         ds_run = pe.Node(
             WriteDerivatives(output_dir=output_dir, bids_dir=bids_dir, prefix=run.prefix,
-                             entities=run.entities, params=run.params, constants=run.constants),
+                             entities=run.entities, params=run.params, constants=run.constants,
+                             user_tissue=run.tissue is not None),
             name=f'ds_{safe_name(run.prefix)}', overwrite=True, run_without_submitting=True)
         fit_abv = bool((run.kinetic or {}).get('fit_abv'))
-        for field in output_fields(multi_delay=run.multi_delay, fit_abv=fit_abv,
-                                   motion_correction=run.motion_correction, anatomy=anatomy):
-            workflow.connect(run_wf, f'outputnode.{field}', ds_run, field)
-        if anatomy:
+        fields = output_fields(multi_delay=run.multi_delay, fit_abv=fit_abv,
+                               motion_correction=run.motion_correction, anatomy=run.anatomy,
+                               has_t1w=has_t1w)
+        # the CBF writer takes nothing from the anatomy but the reference's description, from
+        # the node that cannot fail (asl_to_anat): the anatomy has a writer of its own
+        for field in fields:
+            if field not in RUN_ANAT_FIELDS:
+                workflow.connect(run_wf, f'outputnode.{field}', ds_run, field)
+        if run.anatomy is not None:
+            workflow.connect(run_wf, 'outputnode.anat_info', ds_run, 'anat_info')
+            ds_anat = pe.Node(
+                WriteRunAnatomy(output_dir=output_dir, prefix=run.prefix,
+                                entities=run.entities),
+                name=f'ds_anat_{safe_name(run.prefix)}', overwrite=True,
+                run_without_submitting=True)
+            workflow.connect(ds_run, 'out_files', ds_anat, 'cbf_files')
+            for field in fields:
+                if field in RUN_ANAT_FIELDS:
+                    workflow.connect(run_wf, f'outputnode.{field}', ds_anat, field)
             _connect_run_anatomy(workflow, run, run_wf, atlas_wf, t1w_wfs, output_dir,
                                  bids_dir)
     return workflow
