@@ -144,34 +144,69 @@ def apply_transforms(moving: np.ndarray, affine: np.ndarray, reference_shape,
     return from_ants(out)
 
 
+#: Voxels of the brain mask brighter than Q3 + BRIGHT_FENCE_IQR × IQR of its intensities
+#: (Tukey's "far out" fence) are left out of the segmentation, with probability 0: nothing in
+#: the brain is that much brighter than white matter on a T1w, but scalp fat and vessels are,
+#: and a loose mask holds some (a thick slice through the vertex, a mask dilated by one 5 mm
+#: voxel).  They otherwise spread Atropos' k-means starting points so that a class ends empty
+#: ("Atropos exited with non-zero status 1") or becomes the bright voxels alone, with grey and
+#: white matter merged in one class.  On a clean brain no voxel is beyond the fence.
+BRIGHT_FENCE_IQR = 3.0
+#: Each tissue class must hold at least this share of the brain mask (sum of probabilities).
+MIN_CLASS_SHARE = 0.02
+#: Atropos initialisations tried in turn (the second when the first fails or is degenerate).
+SEGMENT_INITS = ('kmeans[3]', 'Otsu[3]')
+
+
+class SegmentationError(RuntimeError):
+    """Atropos failed, or gave a degenerate segmentation, with every initialisation."""
+
+
+def _atropos(ants, img, mask_img, init, weight):
+    seg = ants.atropos(a=img, x=mask_img, i=init, m='[0.1,1x1x1]', c='[5,0]',
+                       priorweight=weight, v=0, r=0)
+    return np.stack([from_ants(p) for p in seg['probabilityimages']], axis=-1)
+
+
 def segment(t1w: np.ndarray, affine: np.ndarray, mask: np.ndarray,
             priors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
             ) -> np.ndarray:
     """CSF/GM/WM posterior probabilities (4-D, last axis in that order) by Atropos.
 
-    k-means initialisation with 3 classes (ordered by mean intensity, which on a T1w is
-    CSF < GM < WM) and an MRF smoothness prior; with ``priors`` (CSF, GM, WM on the T1w grid,
-    e.g. the template's, warped) they are used as spatial priors with weight 0.25.
+    Voxels beyond the bright fence (:data:`BRIGHT_FENCE_IQR`) are left out.  k-means
+    initialisation with 3 classes (ordered by mean intensity, which on a T1w is CSF < GM < WM)
+    and an MRF smoothness prior; if Atropos fails or a class holds less than
+    :data:`MIN_CLASS_SHARE` of the mask, Otsu initialisation is tried; then
+    :class:`SegmentationError`.  With ``priors`` (CSF, GM, WM on the T1w grid, e.g. the
+    template's, warped) they are used as spatial priors with weight 0.25.
     """
     ants = _ants()
+    inside = mask > 0
+    q1, q3 = np.percentile(t1w[inside], [25, 75])
+    inside &= t1w <= q3 + BRIGHT_FENCE_IQR * (q3 - q1)
     img = to_ants(t1w, affine)
-    mask_img = to_ants(mask.astype(np.float32), affine)
-    if priors is None:
-        init = 'kmeans[3]'
-        weight = 0.0
-    else:
+    mask_img = to_ants(inside.astype(np.float32), affine)
+    if priors is not None:
         init = [to_ants(np.asarray(p, dtype=np.float32), affine) for p in priors]
-        weight = 0.25
-    seg = ants.atropos(a=img, x=mask_img, i=init, m='[0.1,1x1x1]', c='[5,0]',
-                       priorweight=weight, v=0, r=0)
-    probs = np.stack([from_ants(p) for p in seg['probabilityimages']], axis=-1)
-    if priors is None:  # order the k-means classes by their mean intensity
-        inside = mask > 0
-        means = [float((t1w[inside] * probs[inside, k]).sum() / max(probs[inside, k].sum(),
-                                                                      1e-9))
-                 for k in range(3)]
-        probs = probs[..., np.argsort(means)]
-    return np.clip(probs, 0.0, 1.0) * (mask > 0)[..., None]
+        probs = _atropos(ants, img, mask_img, init, 0.25)
+        return np.clip(probs, 0.0, 1.0) * inside[..., None]
+    problems = []
+    for init in SEGMENT_INITS:
+        try:
+            probs = _atropos(ants, img, mask_img, init, 0.0)
+        except Exception as exc:  # noqa: BLE001 - antspyx raises a bare Exception
+            problems.append(f'{init}: {exc}')
+            continue
+        # order the classes by their mean intensity
+        means = [float((t1w[inside] * probs[inside, k]).sum()
+                       / max(probs[inside, k].sum(), 1e-9)) for k in range(3)]
+        probs = np.clip(probs[..., np.argsort(means)], 0.0, 1.0) * inside[..., None]
+        share = probs[inside].sum(axis=0) / max(int(inside.sum()), 1)
+        if share.min() >= MIN_CLASS_SHARE:
+            return probs
+        problems.append(f'{init}: degenerate (class shares CSF/GM/WM '
+                        f'{"/".join(f"{x:.3f}" for x in share)})')
+    raise SegmentationError('Atropos found no three tissue classes: ' + '; '.join(problems))
 
 
 def looks_skull_stripped(t1w: np.ndarray) -> bool:
