@@ -94,6 +94,24 @@ def _anatomy_options(settings, run, t1w_files: dict, t1w_checked: set) -> dict:
     if not settings.anatomy:
         return {}
     t1w = t1w_files.get(run.subject)
+    derivs = None
+    if settings.anat_derivatives is not None:
+        from bids_asl.io.anatderivs import (  # noqa: PLC0415
+            check_anat_derivatives,
+            find_anat_derivatives,
+        )
+
+        derivs = find_anat_derivatives(settings.anat_derivatives, run.subject)
+        if derivs is None:
+            if ('derivs', run.subject) not in t1w_checked:
+                LOGGER.warning('sub-%s: no desc-preproc_T1w, desc-brain_mask and label-{GM,WM,'
+                               'CSF}_probseg in --anat-derivatives: %s', run.subject,
+                               'the T1w is processed here' if t1w else 'no T1w')
+                t1w_checked.add(('derivs', run.subject))
+        else:
+            t1w = Path(derivs.t1w)
+            if t1w not in t1w_checked:
+                check_anat_derivatives(derivs)
     if t1w is not None and t1w not in t1w_checked:
         check_image(t1w)  # a broken T1w fails its runs here, with one line naming it
         t1w_checked.add(t1w)  # once per subject, not once per run (it decompresses the T1w)
@@ -110,7 +128,8 @@ def _anatomy_options(settings, run, t1w_files: dict, t1w_checked: set) -> dict:
                                    threshold=settings.asymmetry_threshold,
                                    min_volume_mm3=settings.asymmetry_min_volume),
         lesion_mask=lesion_mask, lesion_space=lesion_grid)
-    return {'t1w_file': str(t1w) if t1w else None, 'anatomy': anatomy}
+    return {'t1w_file': str(t1w) if t1w else None, 'anatomy': anatomy,
+            'anat_derivatives': derivs}
 
 
 def _kinetic_options(settings, asl_type: str) -> dict:
@@ -328,7 +347,9 @@ def run_participant(settings, progress) -> int:
 
         for subject in sorted({r.subject for r in runs}):
             t1w_files[subject] = find_t1w(layout, subject)
-            if t1w_files[subject] is None:
+            if t1w_files[subject] is None and not (
+                    settings.anat_derivatives is not None
+                    and (settings.anat_derivatives / f'sub-{subject}').is_dir()):
                 LOGGER.warning('sub-%s: no T1w: the ASL reference is registered to the '
                                'template directly (flagged in the outputs)', subject)
     specs, failures = prepare_runs(settings, runs, t1w_files)

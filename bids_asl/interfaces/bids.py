@@ -19,7 +19,7 @@ from bids_asl.io.outputs import write_run_outputs
 #: Anatomy-derived files of a run (workflows.anat.RUN_ANAT_FILES).
 ANAT_FILE_KEYS = ('gm', 'wm', 'csf', 'to_anat_txt', 'cbf_t1w', 'att_t1w', 'cbf_template',
                   'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm', 'asymmetry',
-                  'se_template', 'se_t1w')
+                  'se_template', 'se_t1w', 'cbf_mni2009c', 'att_mni2009c', 'mask_mni2009c')
 
 
 class _WriteInputSpec(BaseInterfaceInputSpec):
@@ -110,6 +110,9 @@ class _WriteAnatInputSpec(BaseInterfaceInputSpec):
     asymmetry = File(exists=True, desc='asymmetry index map (template space)')
     se_template = File(exists=True, desc='standard error of CBF, template space')
     se_t1w = File(exists=True, desc='standard error of CBF, T1w space')
+    cbf_mni2009c = File(exists=True, desc='CBF in MNI152NLin2009cAsym space')
+    att_mni2009c = File(exists=True, desc='ATT in MNI152NLin2009cAsym space')
+    mask_mni2009c = File(exists=True, desc='ASL brain mask in MNI152NLin2009cAsym space')
     asym_clusters = traits.List(desc='asymmetry clusters')
     asym_info = traits.Dict(desc='asymmetry method and parameters')
     lesion_rows = traits.List(desc='lesion/ring/NAWM rows')
@@ -152,6 +155,7 @@ class _WriteT1wInputSpec(BaseInterfaceInputSpec):
     bids_dir = Directory(exists=True, mandatory=True, desc='raw BIDS dataset root')
     subject = traits.Str(mandatory=True, desc='subject label')
     t1w_file = File(exists=True, mandatory=True, desc='the raw T1w')
+    sources = traits.List(traits.Str, desc='sources outside the raw dataset (derivatives)')
     info = traits.Dict(mandatory=True, desc='how the T1w was processed')
     errors = traits.List(traits.Str, desc='failed or skipped T1w steps')
     t1w_preproc = File(exists=True, desc='bias-corrected T1w')
@@ -180,6 +184,7 @@ class WriteT1wDerivatives(SimpleInterface):
         self._results['out_files'] = write_subject_anat(
             output_dir=self.inputs.output_dir, bids_dir=self.inputs.bids_dir,
             subject=self.inputs.subject, t1w_file=self.inputs.t1w_file,
+            sources=list(self.inputs.sources) if isdefined(self.inputs.sources) else None,
             info={**self.inputs.info, **({'AnatomyErrors': errors} if errors else {})},
             files={k: getattr(self.inputs, k) for k in keys
                    if isdefined(getattr(self.inputs, k))})

@@ -54,6 +54,7 @@ class _AslAnatInputSpec(BaseInterfaceInputSpec):
     csf = File(exists=True, desc='T1w CSF probability')
     to_template = traits.List(File(exists=True), desc='T1w → template transform chain')
     t1w_errors = traits.List(traits.Str, desc="the subject's failed T1w steps (T1wOutcome)")
+    t1w_tissue_source = traits.Str(desc='where the T1w tissue probabilities come from')
 
 
 class _AslAnatOutputSpec(StepOutputSpec):
@@ -148,7 +149,8 @@ class AslToAnat(SimpleInterface):
         out['info'] = {'AnatomicalReference': 'T1w',
                        'Registration': 'ASL reference → T1w brain (resampled to 2 mm): ANTs '
                                        'rigid, Mattes MI',
-                       'TissueFractionSource': FRACTIONS_T1W}
+                       'TissueFractionSource': self.inputs.t1w_tissue_source
+                       if isdefined(self.inputs.t1w_tissue_source) else FRACTIONS_T1W}
 
     def _template_path(self, ref, img, cwd, errors) -> None:
         reg, out = _reg(), self._results
@@ -199,6 +201,7 @@ class _ProjectInputSpec(BaseInterfaceInputSpec):
     t1w_preproc = File(exists=True, desc='T1w (the T1w-space grid; absent: no T1w space)')
     gm = File(exists=True, desc='GM fraction on the ASL grid (also taken to the template)')
     se = File(exists=True, desc='standard error of CBF on the ASL grid')
+    mni2009c_xfm = File(exists=True, desc='T1w → MNI152NLin2009cAsym (anatomical derivatives)')
 
 
 class _ProjectOutputSpec(StepOutputSpec):
@@ -210,6 +213,9 @@ class _ProjectOutputSpec(StepOutputSpec):
     gm_template = File(exists=True, desc='GM fraction in template space')
     se_template = File(exists=True, desc='standard error of CBF in template space')
     se_t1w = File(exists=True, desc='standard error of CBF in T1w space')
+    cbf_mni2009c = File(exists=True, desc='CBF in MNI152NLin2009cAsym space')
+    att_mni2009c = File(exists=True, desc='ATT in MNI152NLin2009cAsym space')
+    mask_mni2009c = File(exists=True, desc='ASL brain mask in MNI152NLin2009cAsym space')
 
 
 def _warp_masked(reg, data, mask, weight, img, shape, affine, transforms) -> np.ndarray:
@@ -222,7 +228,9 @@ def _warp_masked(reg, data, mask, weight, img, shape, affine, transforms) -> np.
 
 
 class ProjectMaps(OptionalStep):
-    """CBF (and ATT, SE, GM) in T1w space and in the template (2 mm grid)."""
+    """CBF (and ATT, SE, GM) in T1w space and in the template (2 mm grid); with anatomical
+    derivatives that hold a T1w → MNI152NLin2009cAsym transform, CBF and ATT in that space too
+    (:func:`bids_asl.registration.anat.transform_grid`)."""
 
     input_spec = _ProjectInputSpec
     output_spec = _ProjectOutputSpec
@@ -241,19 +249,24 @@ class ProjectMaps(OptionalStep):
         targets = [('template', templates.template_reference(), list(self.inputs.transforms))]
         if isdefined(self.inputs.t1w_preproc):
             targets.append(('t1w', nb.load(self.inputs.t1w_preproc), [self.inputs.to_anat]))
+            if isdefined(self.inputs.mni2009c_xfm):
+                shape, affine = reg.transform_grid(self.inputs.mni2009c_xfm)
+                targets.append(('mni2009c', nb.Nifti1Image(np.zeros(shape, np.float32), affine),
+                                [self.inputs.mni2009c_xfm, self.inputs.to_anat]))
         for space, ref, chain in targets:
             # the brain mask carried to the target grid: the weights of mask-normalised
             # interpolation
             weight = reg.apply_transforms(mask.astype(np.float64), img.affine, ref.shape,
                                           ref.affine, chain)
             for name, values in data.items():
-                if name == 'gm' and space != 'template':
+                if (name == 'gm' and space != 'template') or (name in ('gm', 'se')
+                                                              and space == 'mni2009c'):
                     continue
                 warped = _warp_masked(reg, values, mask, weight, img, ref.shape, ref.affine,
                                       chain)
                 out[f'{name}_{space}'] = save(warped, ref, cwd, f'{name}_{space}.nii.gz')
-            if space == 'template':
-                out['mask_template'] = save(weight > 0.5, ref, cwd, 'mask_template.nii.gz',
+            if space in ('template', 'mni2009c'):
+                out[f'mask_{space}'] = save(weight > 0.5, ref, cwd, f'mask_{space}.nii.gz',
                                             np.uint8)
 
 

@@ -26,6 +26,10 @@ from bids_asl.io import images, templates
 #: How each step is done (the sidecars of the T1w outputs).
 N4_INFO = 'ANTs N4 (shrink 4)'
 SEGMENTATION_INFO = 'ANTs Atropos, k-means init (3 classes), MRF 0.1'
+#: Where the T1w tissue probabilities come from (the ASL-grid fractions' TissueFractionSource).
+TISSUE_SOURCE = {'bids-asl': 'T1w segmentation (ANTs Atropos), carried to the ASL grid',
+                 'derivatives': 'T1w tissue probabilities of --anat-derivatives, carried to the '
+                                'ASL grid'}
 REGISTRATION_INFO = (f'ANTs rigid+affine (Mattes MI) then SyN (CC) to {templates.TEMPLATE} at '
                      '2 mm')
 
@@ -158,14 +162,15 @@ class T1wToTemplate(OptionalStep):
 class _OutcomeInputSpec(BaseInterfaceInputSpec):
     errors = traits.List(traits.Str, desc="each step's error ('' when it succeeded)")
     how = traits.Str(desc='how the brain mask was found (T1wBrainMask)')
-    source = traits.Str('bids-asl', usedefault=True,
-                        desc='who processed the T1w: "bids-asl" or an anatomical derivative')
+    source = traits.Enum('bids-asl', 'derivatives', usedefault=True,
+                         desc='who processed the T1w: bids-asl, or --anat-derivatives')
     info = traits.Dict(desc='how each step was done, when not done here (derivatives)')
 
 
 class _OutcomeOutputSpec(StepOutputSpec):
     errors = traits.List(traits.Str, desc='the failed and skipped steps, in order')
     info = traits.Dict(desc='how each step was done (for the sidecars)')
+    tissue_source = traits.Str(desc='where the T1w tissue probabilities come from')
 
 
 class T1wOutcome(SimpleInterface):
@@ -181,5 +186,48 @@ class T1wOutcome(SimpleInterface):
             'BrainExtraction': self.inputs.how if isdefined(self.inputs.how) else 'failed',
             'BiasCorrection': N4_INFO, 'Segmentation': SEGMENTATION_INFO,
             'TemplateRegistration': REGISTRATION_INFO}
-        self._results.update(errors=errors, info=info, error=errors[0] if errors else '')
+        self._results.update(errors=errors, info=info, error=errors[0] if errors else '',
+                             tissue_source=TISSUE_SOURCE[self.inputs.source])
         return runtime
+
+
+class _DerivInputSpec(BaseInterfaceInputSpec):
+    t1w = File(exists=True, desc='their preprocessed T1w (desc-preproc_T1w)')
+    brain_mask = File(exists=True, desc='their brain mask (desc-brain_mask)')
+    gm = File(exists=True, desc='their GM probability (label-GM_probseg)')
+    wm = File(exists=True, desc='their WM probability')
+    csf = File(exists=True, desc='their CSF probability')
+
+
+class _DerivOutputSpec(StepOutputSpec):
+    t1w_preproc = File(exists=True, desc='preprocessed T1w')
+    brain_mask = File(exists=True, desc='brain mask (0/1)')
+    gm = File(exists=True, desc='GM probability')
+    wm = File(exists=True, desc='WM probability')
+    csf = File(exists=True, desc='CSF probability')
+    dseg = File(exists=True, desc='hard segmentation (1 GM, 2 WM, 3 CSF), from the maps')
+
+
+class LoadAnatDerivatives(OptionalStep):
+    """The anatomy of another pipeline (fMRIPrep, sMRIPrep) in place of our T1w steps: the
+    maps as float32 on their grid, the brain mask as 0/1, the hard segmentation from them."""
+
+    input_spec = _DerivInputSpec
+    output_spec = _DerivOutputSpec
+    step = 'anatomical derivatives'
+    requires = ('t1w', 'brain_mask', 'gm', 'wm', 'csf')
+
+    def _run_step(self, runtime):
+        t1w, img = _load_t1w(self.inputs.t1w)
+        mask = images.load(self.inputs.brain_mask)[0] > 0
+        out, cwd = self._results, runtime.cwd
+        out['t1w_preproc'] = save(t1w, img, cwd, 't1w_preproc.nii.gz')
+        out['brain_mask'] = save(mask, img, cwd, 'brain_mask.nii.gz', np.uint8)
+        probs = []
+        for name in ('csf', 'gm', 'wm'):
+            data = np.clip(images.load(getattr(self.inputs, name))[0], 0.0, 1.0) * mask
+            probs.append(data)
+            out[name] = save(data, img, cwd, f'{name}.nii.gz')
+        probs = np.stack(probs, axis=-1)
+        dseg = np.choose(np.argmax(probs, axis=-1), [3, 1, 2]) * (mask & (probs.sum(-1) > 0))
+        out['dseg'] = save(dseg, img, cwd, 'dseg.nii.gz', np.uint8)

@@ -25,6 +25,7 @@ import numpy as np
 
 from bids_asl import __version__
 from bids_asl.io import images
+from bids_asl.io.anatderivs import MNI2009C
 from bids_asl.io.derivatives import derivative_name as _name
 from bids_asl.io.derivatives import derivative_path, raw_uri, run_dir, write_json
 from bids_asl.io.images import atomic_write_bytes
@@ -32,6 +33,9 @@ from bids_asl.io.qctable import tsv_cell
 from bids_asl.io.templates import ATLASES, TEMPLATE
 
 SOFTWARE = {'Software': f'bids-asl {__version__}'}
+MNI2009C_GRID = ('2 mm over the domain of the displacement field of the T1w transform (for '
+                 "TemplateFlow's 1 mm template: every other voxel of tpl-MNI152NLin2009cAsym_"
+                 'res-01); the template image itself is not available offline')
 REGIONAL_COLUMNS = {
     'atlas': 'atlas name (see AtlasLicence and AtlasCitation)',
     'index': 'atlas label values merged into the region ("+"-separated)',
@@ -98,12 +102,12 @@ def subject_anat_dir(output_dir, subject: str) -> Path:
 
 
 def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: dict,
-                       info: dict) -> list[str]:
+                       info: dict, sources: list[str] | None = None) -> list[str]:
     """The T1w-derived outputs of one subject; ``files``: the outputs of the T1w steps that
     succeeded (a failed step's are absent, and so are its files)."""
     folder = subject_anat_dir(output_dir, subject)
     stem = f'sub-{subject}'
-    sources = [raw_uri(bids_dir, t1w_file)]
+    sources = sources or [raw_uri(bids_dir, t1w_file)]
     base = {'Sources': sources, **info, **SOFTWARE}
     plan = [
         ('t1w_preproc', _name(stem, 'T1w', desc='preproc'), np.float32,  # keeps the head
@@ -189,6 +193,17 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
                               f'resampled in {space} space'})
     nifti('mask_template', _name(prefix, 'mask', space=TEMPLATE, desc='brain'),
           {'Type': 'Brain', 'SpatialReference': TEMPLATE}, np.uint8)
+    for measure in ('cbf', 'att'):  # fMRIPrep's template, through its transform
+        sidecar = {k: v for k, v in quant_sidecar.items() if k != 'Description'}
+        sidecar.update(SpatialReference=MNI2009C, Resolution=MNI2009C_GRID,
+                       Description=f'{measure.upper()} resampled in {MNI2009C} space through the '
+                                   'T1w transform of --anat-derivatives')
+        if measure == 'att':
+            sidecar['Units'] = 's'
+        nifti(f'{measure}_mni2009c', _name(prefix, measure, space=MNI2009C), sidecar)
+    nifti('mask_mni2009c', _name(prefix, 'mask', space=MNI2009C, desc='brain'),
+          {'Type': 'Brain', 'SpatialReference': MNI2009C, 'Resolution': MNI2009C_GRID},
+          np.uint8)
     for tissue_label in ('GM', 'WM'):
         nifti(f'cbf_pvc_{tissue_label.lower()}', _name(prefix, 'cbf', desc=f'pvc{tissue_label}'),
               {**{k: v for k, v in quant_sidecar.items() if k != 'Description'},

@@ -275,3 +275,45 @@ def probabilities_to_grid(probs: list[np.ndarray], affine: np.ndarray, reference
         out.append(np.clip(apply_transforms(smooth, affine, reference_shape, reference_affine,
                                             transforms, invert=invert), 0.0, 1.0))
     return out
+
+
+#: fMRIPrep's default template, MNI152NLin2009cAsym, is not available offline; its outputs go on
+#: a 2 mm grid over the domain of the subject's T1w → MNI152NLin2009cAsym displacement field, or,
+#: without one, every other voxel of TemplateFlow's 1 mm grid (193 × 229 × 193 from (-96, -132,
+#: -78) mm).
+MNI2009C_RES1 = ((193, 229, 193), (-96.0, -132.0, -78.0))
+
+
+def _looks_like_field(values: np.ndarray) -> bool:
+    size, step, direction = values[0:3], values[6:9], values[9:18].reshape(3, 3)
+    return bool(np.all(size >= 2) and np.allclose(size, np.round(size)) and np.all(step > 0)
+                and np.allclose(direction @ direction.T, np.eye(3), atol=1e-4))
+
+
+def transform_grid(path, spacing: float = 2.0) -> tuple[tuple[int, int, int], np.ndarray]:
+    """A grid of ``spacing`` mm over the domain of the displacement field in an ITK transform
+    file (an fMRIPrep composite ``.h5``): same corner voxel and axes; the TemplateFlow 2009cAsym
+    grid subsampled when the file holds no field."""
+    ants = _ants()
+    # a composite's fixed parameters are those of its parts in a row: an affine's centre (3
+    # numbers), a displacement field's size, origin, spacing and direction (18)
+    fixed = np.asarray(ants.read_transform(str(path)).fixed_parameters, dtype=np.float64)
+    field = next((fixed[i:i + 18] for i in range(0, fixed.size - 17, 3)
+                  if _looks_like_field(fixed[i:i + 18])), None)
+    if field is not None:
+        size, origin, step = field[0:3], field[3:6], field[6:9]
+        direction = field[9:18].reshape(3, 3)
+        lps = np.eye(4)
+        lps[:3, :3] = direction * step
+        lps[:3, 3] = origin
+        affine = LPS @ lps
+    else:
+        size = np.asarray(MNI2009C_RES1[0], dtype=np.float64)
+        step = np.ones(3)
+        affine = np.eye(4)
+        affine[:3, 3] = MNI2009C_RES1[1]
+    factor = spacing / step
+    shape = tuple(int(n) for n in np.floor((size - 1) / factor) + 1)
+    out = affine.copy()
+    out[:3, :3] = affine[:3, :3] * factor
+    return shape, out

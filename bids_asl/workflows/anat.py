@@ -18,6 +18,8 @@ from bids_asl.interfaces.lesions import LesionStats
 from bids_asl.interfaces.regions import PartialVolumeCorrect, PrepareAtlas, RegionalStats
 from bids_asl.interfaces.spaces import AslToAnat, CbfStandardError, ProjectMaps
 from bids_asl.interfaces.t1w import (
+    REGISTRATION_INFO,
+    LoadAnatDerivatives,
     T1wBiasCorrect,
     T1wBrainMask,
     T1wOutcome,
@@ -48,17 +50,18 @@ class AnatomyOptions:
 
 
 T1W_FIELDS = ('t1w_preproc', 'brain_mask', 'gm', 'wm', 'csf', 'dseg', 'to_template',
-              'xfm_affine', 'xfm_warp', 'xfm_inverse_warp', 't1w_template', 'info', 'errors')
+              'xfm_affine', 'xfm_warp', 'xfm_inverse_warp', 't1w_template', 'info', 'errors',
+              'tissue_source')
 #: Run-level anatomy outputs that go to the anatomy writer.
 RUN_ANAT_FILES = ('gm', 'wm', 'csf', 'to_anat_txt', 'cbf_t1w', 'att_t1w', 'cbf_template',
                   'att_template', 'mask_template', 'cbf_pvc_gm', 'cbf_pvc_wm', 'asymmetry',
-                  'se_template', 'se_t1w')
+                  'se_template', 'se_t1w', 'cbf_mni2009c', 'att_mni2009c', 'mask_mni2009c')
 RUN_ANAT_FIELDS = RUN_ANAT_FILES + ('anat_info', 'regional', 'tissue', 'pvc_info',
                                     'asym_clusters', 'asym_info', 'lesion_rows', 'lesion_info',
                                     'anat_errors')
 #: Subject-level inputs a run needs from the T1w workflow.
 SUBJECT_INPUTS = ('t1w_preproc', 't1w_mask', 't1w_gm', 't1w_wm', 't1w_csf', 'to_template',
-                  't1w_errors')
+                  't1w_errors', 't1w_tissue_source', 'mni2009c_xfm')
 
 
 def init_t1w_wf(*, mem_gb: float = 3.0, name: str = 't1w_wf') -> pe.Workflow:
@@ -110,9 +113,63 @@ def init_t1w_wf(*, mem_gb: float = 3.0, name: str = 't1w_wf') -> pe.Workflow:
         (segment, outputnode, [('gm', 'gm'), ('wm', 'wm'), ('csf', 'csf'), ('dseg', 'dseg')]),
         (register, outputnode, [(f, f) for f in ('to_template', 'xfm_affine', 'xfm_warp',
                                                  'xfm_inverse_warp', 't1w_template')]),
-        (outcome, outputnode, [('info', 'info'), ('errors', 'errors')]),
+        (outcome, outputnode, [('info', 'info'), ('errors', 'errors'),
+                               ('tissue_source', 'tissue_source')]),
     ])  # fmt:skip
     return workflow
+
+
+def init_anat_derivatives_wf(*, has_template_xfm: bool, mem_gb: float = 3.0,
+                             name: str = 'anat_derivatives_wf') -> pe.Workflow:
+    """A subject's anatomy from fMRIPrep/sMRIPrep outputs (``--anat-derivatives``), in place of
+    :func:`init_t1w_wf`: their preprocessed T1w, brain mask and tissue probabilities; their
+    T1w → MNI152NLin2009aSym transform when ``has_template_xfm``, else our SyN on their T1w.
+
+    Inputs: ``t1w``, ``brain_mask``, ``gm``, ``wm``, ``csf``, ``template_xfm`` (``.h5``),
+    ``mni2009c_xfm`` (``.h5``, optional). Outputs: ``T1W_FIELDS`` and ``mni2009c_xfm``.
+    """
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(
+        fields=['t1w', 'brain_mask', 'gm', 'wm', 'csf', 'template_xfm', 'mni2009c_xfm']),
+        name='inputnode')
+    outputnode = pe.Node(niu.IdentityInterface(fields=[*T1W_FIELDS, 'mni2009c_xfm']),
+                         name='outputnode')
+    load = pe.Node(LoadAnatDerivatives(), name='load_derivatives', mem_gb=mem_gb)
+    errors = pe.Node(niu.Merge(2), name='t1w_errors', run_without_submitting=True)
+    outcome = pe.Node(T1wOutcome(source='derivatives'), name='t1w_outcome',
+                      run_without_submitting=True)
+    outcome.inputs.info = {'AnatomicalDerivatives': 'preprocessed T1w, brain mask and GM/WM/CSF '
+                                                    'probabilities from --anat-derivatives',
+                           'TemplateRegistration': ('T1w → template transform from '
+                                                    '--anat-derivatives') if has_template_xfm
+                           else REGISTRATION_INFO}
+    workflow.connect([
+        (inputnode, load, [(f, f) for f in ('t1w', 'brain_mask', 'gm', 'wm', 'csf')]),
+        (load, errors, [('error', 'in1')]),
+        (errors, outcome, [('out', 'errors')]),
+        (load, outputnode, [('t1w_preproc', 't1w_preproc'), ('brain_mask', 'brain_mask'),
+                            ('gm', 'gm'), ('wm', 'wm'), ('csf', 'csf'), ('dseg', 'dseg')]),
+        (inputnode, outputnode, [('mni2009c_xfm', 'mni2009c_xfm')]),
+        (outcome, outputnode, [('info', 'info'), ('errors', 'errors'),
+                               ('tissue_source', 'tissue_source')]),
+    ])  # fmt:skip
+    if has_template_xfm:
+        workflow.connect(inputnode, ('template_xfm', _as_list), outputnode, 'to_template')
+        errors.inputs.in2 = ''
+    else:
+        register = pe.Node(T1wToTemplate(), name='t1w_to_template', mem_gb=mem_gb)
+        workflow.connect([
+            (load, register, [('t1w_preproc', 't1w_preproc'), ('brain_mask', 'brain_mask'),
+                              ('gm', 'gm')]),
+            (register, errors, [('error', 'in2')]),
+            (register, outputnode, [(f, f) for f in ('to_template', 'xfm_affine', 'xfm_warp',
+                                                     'xfm_inverse_warp', 't1w_template')]),
+        ])  # fmt:skip
+    return workflow
+
+
+def _as_list(value):
+    return [value]
 
 
 def init_atlas_wf(*, atlases: tuple[str, ...], name: str = 'atlas_wf') -> pe.Workflow:
@@ -136,7 +193,8 @@ def init_atlas_wf(*, atlases: tuple[str, ...], name: str = 'atlas_wf') -> pe.Wor
 
 
 def init_asl_anat_wf(*, options: AnatomyOptions, has_t1w: bool, multi_delay: bool,
-                     mem_gb: float = 1.0, name: str = 'asl_anat_wf') -> pe.Workflow:
+                     mni2009c: bool = False, mem_gb: float = 1.0,
+                     name: str = 'asl_anat_wf') -> pe.Workflow:
     """One run in anatomy.
 
     ``asl_to_anat`` (ASL → T1w, or → template, registration and the tissue fractions on the
@@ -152,6 +210,9 @@ def init_asl_anat_wf(*, options: AnatomyOptions, has_t1w: bool, multi_delay: boo
         Whether the subject has a T1w (its outputs are then inputs here).
     multi_delay
         ATT and the fit's standard errors exist.
+    mni2009c
+        The subject's anatomical derivatives hold a T1w → MNI152NLin2009cAsym transform
+        (``mni2009c_xfm``): CBF/ATT in that space too.
 
     Inputs
     ------
@@ -205,9 +266,18 @@ def init_asl_anat_wf(*, options: AnatomyOptions, has_t1w: bool, multi_delay: boo
             (inputnode, to_anat, [('t1w_preproc', 't1w_preproc'), ('t1w_mask', 't1w_mask'),
                                   ('t1w_gm', 'gm'), ('t1w_wm', 'wm'), ('t1w_csf', 'csf'),
                                   ('to_template', 'to_template'),
-                                  ('t1w_errors', 't1w_errors')]),
+                                  ('t1w_errors', 't1w_errors'),
+                                  ('t1w_tissue_source', 't1w_tissue_source')]),
             (project, outputnode, [('cbf_t1w', 'cbf_t1w'), ('se_t1w', 'se_t1w')]),
         ])  # fmt:skip
+        if mni2009c:
+            workflow.connect([
+                (inputnode, project, [('mni2009c_xfm', 'mni2009c_xfm')]),
+                (project, outputnode, [('cbf_mni2009c', 'cbf_mni2009c'),
+                                       ('mask_mni2009c', 'mask_mni2009c')]),
+            ])  # fmt:skip
+            if multi_delay:
+                workflow.connect(project, 'att_mni2009c', outputnode, 'att_mni2009c')
     if multi_delay:
         workflow.connect([
             (inputnode, project, [('att', 'att')]),
@@ -267,11 +337,15 @@ def _non_empty(messages: list) -> list:
     return [m for m in messages if m]
 
 
-def anat_output_fields(*, has_t1w: bool, multi_delay: bool,
-                       options: AnatomyOptions) -> tuple[str, ...]:
+def anat_output_fields(*, has_t1w: bool, multi_delay: bool, options: AnatomyOptions,
+                       mni2009c: bool = False) -> tuple[str, ...]:
     """The RUN_ANAT_FIELDS a run's anatomy workflow actually produces."""
     skip = set() if options.asymmetry is not None else {'asymmetry', 'asym_clusters',
                                                         'asym_info'}
+    if not (mni2009c and has_t1w):
+        skip |= {'cbf_mni2009c', 'att_mni2009c', 'mask_mni2009c'}
+    if not multi_delay:
+        skip |= {'att_mni2009c'}
     if not options.lesion_space:
         skip |= {'lesion_rows', 'lesion_info'}
     if not has_t1w:

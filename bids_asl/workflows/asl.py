@@ -26,11 +26,11 @@ MOTION_FIELDS = ('confounds', 'motion_info')
 
 def output_fields(*, multi_delay: bool, fit_abv: bool = False,
                   motion_correction: bool = False, anatomy: AnatomyOptions | None = None,
-                  has_t1w: bool = False) -> tuple[str, ...]:
+                  has_t1w: bool = False, mni2009c: bool = False) -> tuple[str, ...]:
     extra = MULTI_DELAY_FIELDS + (('abv',) if fit_abv else ()) if multi_delay \
         else SINGLE_DELAY_FIELDS
     anat = () if anatomy is None else anat_output_fields(
-        has_t1w=has_t1w, multi_delay=multi_delay, options=anatomy)
+        has_t1w=has_t1w, multi_delay=multi_delay, options=anatomy, mni2009c=mni2009c)
     return OUTPUT_FIELDS + extra + (MOTION_FIELDS if motion_correction else ()) + anat
 
 
@@ -38,7 +38,7 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
                     kinetic: dict | None = None, motion_correction: bool = True,
                     outlier_methods: tuple[str, ...] = ('score', 'scrub'),
                     anatomy: AnatomyOptions | None = None, has_t1w: bool = False,
-                    user_tissue: bool = False, mem_gb: float = 0.5,
+                    user_tissue: bool = False, mni2009c: bool = False, mem_gb: float = 0.5,
                     name: str = 'asl_cbf_wf') -> pe.Workflow:
     """CBF for one ASL run: the consensus formula (one delay) or a kinetic fit (several).
 
@@ -53,7 +53,7 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
     kinetic = kinetic or {}
     fields = output_fields(multi_delay=multi_delay, fit_abv=kinetic.get('fit_abv', False),
                            motion_correction=motion_correction, anatomy=anatomy,
-                           has_t1w=has_t1w)
+                           has_t1w=has_t1w, mni2009c=mni2009c)
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(
         fields=['asl_file', 'm0_file', 't1_map', 'gm', 'wm', 'csf', *SUBJECT_INPUTS,
@@ -116,8 +116,8 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
             workflow.connect(compute_cbf, field, outputnode, field)
     source, prefix = inputnode, ''
     if anatomy is not None:
-        anat_wf = _connect_anatomy(workflow, anatomy, has_t1w, multi_delay, inputnode,
-                                   outputnode, compute_m0, compute_mask, compute_cbf)
+        anat_wf = _connect_anatomy(workflow, anatomy, has_t1w, mni2009c, multi_delay,
+                                   inputnode, outputnode, compute_m0, compute_mask, compute_cbf)
         if not user_tissue:  # --tissue-maps win over our segmentation
             source, prefix = anat_wf, 'outputnode.'
     for tissue in ('gm', 'wm', 'csf'):
@@ -125,9 +125,10 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
     return workflow
 
 
-def _connect_anatomy(workflow, anatomy, has_t1w, multi_delay, inputnode, outputnode,
+def _connect_anatomy(workflow, anatomy, has_t1w, mni2009c, multi_delay, inputnode, outputnode,
                      compute_m0, compute_mask, compute_cbf):
-    anat_wf = init_asl_anat_wf(options=anatomy, has_t1w=has_t1w, multi_delay=multi_delay)
+    anat_wf = init_asl_anat_wf(options=anatomy, has_t1w=has_t1w, multi_delay=multi_delay,
+                               mni2009c=mni2009c)
     subject = SUBJECT_INPUTS if has_t1w else ()
     workflow.connect([
         (compute_m0, anat_wf, [('reference', 'inputnode.reference')]),
@@ -143,6 +144,6 @@ def _connect_anatomy(workflow, anatomy, has_t1w, multi_delay, inputnode, outputn
     else:
         workflow.connect(compute_cbf, 'cbf_timeseries', anat_wf, 'inputnode.cbf_timeseries')
     for field in anat_output_fields(has_t1w=has_t1w, multi_delay=multi_delay,
-                                    options=anatomy):
+                                    options=anatomy, mni2009c=mni2009c):
         workflow.connect(anat_wf, f'outputnode.{field}', outputnode, field)
     return anat_wf

@@ -9,10 +9,12 @@ from nipype.pipeline import engine as pe
 
 from bids_asl import __version__
 from bids_asl.interfaces.bids import WriteDerivatives, WriteRunAnatomy, WriteT1wDerivatives
+from bids_asl.io.anatderivs import AnatDerivatives
 from bids_asl.workflows.anat import (
     RUN_ANAT_FIELDS,
     T1W_FIELDS,
     AnatomyOptions,
+    init_anat_derivatives_wf,
     init_atlas_wf,
     init_t1w_wf,
 )
@@ -21,7 +23,7 @@ from bids_asl.workflows.asl import init_asl_cbf_wf, output_fields
 #: T1w workflow output → run workflow input
 SUBJECT_LINKS = (('t1w_preproc', 't1w_preproc'), ('brain_mask', 't1w_mask'), ('gm', 't1w_gm'),
                  ('wm', 't1w_wm'), ('csf', 't1w_csf'), ('to_template', 'to_template'),
-                 ('errors', 't1w_errors'))
+                 ('errors', 't1w_errors'), ('tissue_source', 't1w_tissue_source'))
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class RunSpec:
     outlier_methods: tuple[str, ...] = ('score', 'scrub')
     t1w_file: str | None = None  # the subject's anatomical reference (anatomy on)
     anatomy: AnatomyOptions | None = None  # None: anatomy off
+    anat_derivatives: AnatDerivatives | None = None  # --anat-derivatives (t1w_file: theirs)
 
 
 def workflow_name() -> str:
@@ -62,12 +65,13 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
     t1w_wfs = {}
     for run in runs:
         has_t1w = run.anatomy is not None and run.t1w_file is not None
+        mni2009c = has_t1w and bool(run.anat_derivatives and run.anat_derivatives.to_mni2009c)
         run_wf = init_asl_cbf_wf(params=run.params, constants=run.constants,
                                  multi_delay=run.multi_delay, kinetic=run.kinetic,
                                  motion_correction=run.motion_correction,
                                  outlier_methods=run.outlier_methods, anatomy=run.anatomy,
                                  has_t1w=has_t1w, user_tissue=run.tissue is not None,
-                                 name=f'asl_{safe_name(run.prefix)}_wf')
+                                 mni2009c=mni2009c, name=f'asl_{safe_name(run.prefix)}_wf')
         run_wf.inputs.inputnode.asl_file = run.asl_file
         if run.anatomy is not None and run.anatomy.lesion_mask:
             run_wf.inputs.inputnode.lesion_mask = run.anatomy.lesion_mask
@@ -88,7 +92,7 @@ def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
         fit_abv = bool((run.kinetic or {}).get('fit_abv'))
         fields = output_fields(multi_delay=run.multi_delay, fit_abv=fit_abv,
                                motion_correction=run.motion_correction, anatomy=run.anatomy,
-                               has_t1w=has_t1w)
+                               has_t1w=has_t1w, mni2009c=mni2009c)
         # the CBF writer takes nothing from the anatomy but the reference's description, from
         # the node that cannot fail (asl_to_anat): the anatomy has a writer of its own
         for field in fields:
@@ -122,15 +126,32 @@ def _connect_run_anatomy(workflow, run, run_wf, atlas_wf, t1w_wfs, output_dir, b
     if run.t1w_file is None:
         return
     subject = run.entities['subject']
+    derivs = run.anat_derivatives
     if subject not in t1w_wfs:
-        t1w_wf = init_t1w_wf(name=f't1w_{safe_name(subject)}_wf')
-        t1w_wf.inputs.inputnode.t1w_file = run.t1w_file
         ds_t1w = pe.Node(WriteT1wDerivatives(output_dir=output_dir, bids_dir=bids_dir,
                                              subject=subject, t1w_file=run.t1w_file),
                          name=f'ds_t1w_{safe_name(subject)}', overwrite=True,
                          run_without_submitting=True)
-        workflow.connect([(t1w_wf, ds_t1w, [(f'outputnode.{f}', f) for f in T1W_FIELDS])])
+        if derivs is None:
+            t1w_wf = init_t1w_wf(name=f't1w_{safe_name(subject)}_wf')
+            t1w_wf.inputs.inputnode.t1w_file = run.t1w_file
+            written = tuple(f for f in T1W_FIELDS if f != 'tissue_source')
+        else:  # their files stay theirs: only what is computed here is written
+            t1w_wf = init_anat_derivatives_wf(has_template_xfm=derivs.to_template is not None,
+                                              name=f't1w_{safe_name(subject)}_wf')
+            for field in ('t1w', 'brain_mask', 'gm', 'wm', 'csf'):
+                setattr(t1w_wf.inputs.inputnode, field, getattr(derivs, field))
+            if derivs.to_template:
+                t1w_wf.inputs.inputnode.template_xfm = derivs.to_template
+            if derivs.to_mni2009c:
+                t1w_wf.inputs.inputnode.mni2009c_xfm = derivs.to_mni2009c
+            ds_t1w.inputs.sources = [derivs.t1w]
+            written = ('xfm_affine', 'xfm_warp', 'xfm_inverse_warp', 't1w_template', 'info',
+                       'errors')
+        workflow.connect([(t1w_wf, ds_t1w, [(f'outputnode.{f}', f) for f in written])])
         t1w_wfs[subject] = t1w_wf
+    links = SUBJECT_LINKS + ((('mni2009c_xfm', 'mni2009c_xfm'),)
+                             if derivs is not None and derivs.to_mni2009c else ())
     workflow.connect([(t1w_wfs[subject], run_wf, [(f'outputnode.{a}', f'inputnode.{b}')
-                                                  for a, b in SUBJECT_LINKS])])
+                                                  for a, b in links])])
 
