@@ -258,12 +258,11 @@ def _report_warnings(settings, specs) -> list[int]:
     whose anatomy was incomplete (``AnatomyErrors``) makes the exit code PARTIAL."""
     import json  # noqa: PLC0415
 
-    from bids_asl.io.derivatives import derivative_path  # noqa: PLC0415
+    from bids_asl.io.naming import path_for, sidecar_of  # noqa: PLC0415
 
     codes = []
     for spec in specs:
-        sidecar = derivative_path(settings.output_dir, spec.entities, spec.prefix, 'cbf',
-                                  extension='.json')
+        sidecar = sidecar_of(path_for(settings.output_dir, 'cbf', spec.prefix))
         if sidecar.exists():
             meta = json.loads(sidecar.read_text())
             for warning in meta.get('Warnings', []):

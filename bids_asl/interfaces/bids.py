@@ -13,7 +13,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_asl.io.anatoutputs import write_run_anat, write_subject_anat
-from bids_asl.io.derivatives import derivative_path
+from bids_asl.io.naming import path_for, sidecar_of
 from bids_asl.io.outputs import write_run_outputs
 
 #: Anatomy-derived files of a run (workflows.anat.RUN_ANAT_FILES).
@@ -132,8 +132,7 @@ class WriteRunAnatomy(SimpleInterface):
 
         value = lambda k: getattr(self.inputs, k)  # noqa: E731
         defined = lambda k: isdefined(value(k))  # noqa: E731
-        sidecar = derivative_path(self.inputs.output_dir, self.inputs.entities,
-                                  self.inputs.prefix, 'cbf', extension='.json')
+        sidecar = sidecar_of(path_for(self.inputs.output_dir, 'cbf', self.inputs.prefix))
         self._results['out_files'] = write_run_anat(
             output_dir=self.inputs.output_dir, entities=self.inputs.entities,
             prefix=self.inputs.prefix, info=self.inputs.anat_info,
