@@ -16,7 +16,7 @@ from nipype.pipeline import engine as pe
 from bids_asl.interfaces.asymmetry import Asymmetry
 from bids_asl.interfaces.lesions import LesionStats
 from bids_asl.interfaces.regions import PartialVolumeCorrect, PrepareAtlas, RegionalStats
-from bids_asl.interfaces.spaces import AslToAnat, CbfStandardError, ProjectMaps
+from bids_asl.interfaces.spaces import CbfStandardError, ProjectMaps
 from bids_asl.interfaces.t1w import (
     REGISTRATION_INFO,
     LoadAnatDerivatives,
@@ -59,6 +59,9 @@ RUN_ANAT_FILES = ('gm', 'wm', 'csf', 'to_anat_txt', 'cbf_t1w', 'att_t1w', 'cbf_t
 RUN_ANAT_FIELDS = RUN_ANAT_FILES + ('anat_info', 'regional', 'tissue', 'pvc_info',
                                     'asym_clusters', 'asym_info', 'lesion_rows', 'lesion_info',
                                     'anat_errors')
+#: asl_to_anat's outputs that the rest of the run's anatomy takes (the same names there).
+REGISTRATION_OUTPUTS = ('gm', 'wm', 'csf', 'to_anat', 'to_anat_txt', 'transforms',
+                        't1w_reference', 'info', 'errors')
 #: Subject-level inputs a run needs from the T1w workflow.
 SUBJECT_INPUTS = ('t1w_preproc', 't1w_mask', 't1w_gm', 't1w_wm', 't1w_csf', 'to_template',
                   't1w_errors', 't1w_tissue_source', 'mni2009c_xfm')
@@ -195,12 +198,13 @@ def init_atlas_wf(*, atlases: tuple[str, ...], name: str = 'atlas_wf') -> pe.Wor
 def init_asl_anat_wf(*, options: AnatomyOptions, has_t1w: bool, multi_delay: bool,
                      mni2009c: bool = False, mem_gb: float = 1.0,
                      name: str = 'asl_anat_wf') -> pe.Workflow:
-    """One run in anatomy.
+    """One run in anatomy after its CBF: CBF/ATT/SE in T1w and template space, the regional
+    and tissue tables, optional PVC, the asymmetry map and the lesion table.
 
-    ``asl_to_anat`` (ASL → T1w, or → template, registration and the tissue fractions on the
-    ASL grid) needs only the ASL reference and mask, never the CBF; every other node follows
-    the CBF: CBF/ATT/SE in T1w and template space, the regional and tissue tables, optional
-    PVC, the asymmetry map and the lesion table.
+    The ASL → T1w (or → template) registration and the tissue fractions on the ASL grid
+    (:class:`~bids_asl.interfaces.spaces.AslToAnat`) are not in here: that node needs only the
+    ASL reference and mask, so it sits in the run's workflow before the quantification (which
+    may use the fractions) and hands its outputs (``REGISTRATION_OUTPUTS``) to this one.
 
     Parameters
     ----------
@@ -216,29 +220,29 @@ def init_asl_anat_wf(*, options: AnatomyOptions, has_t1w: bool, multi_delay: boo
 
     Inputs
     ------
-    ``reference``, ``mask``, ``cbf``, ``att`` (multi-delay), ``cbf_se`` (multi-delay),
-    ``cbf_timeseries`` (single delay), the subject's ``SUBJECT_INPUTS`` (when ``has_t1w``),
-    ``atlas_names``/``atlas_labels``/``atlas_json``, ``lesion_mask``.
+    ``mask``, ``cbf``, ``att`` (multi-delay), ``cbf_se`` (multi-delay), ``cbf_timeseries``
+    (single delay), ``REGISTRATION_OUTPUTS``, the subject's ``t1w_mask``/``t1w_wm`` and
+    ``mni2009c_xfm``, ``atlas_names``/``atlas_labels``/``atlas_json``, ``lesion_mask``.
 
     Outputs
     -------
     :func:`anat_output_fields`: among them ``gm``/``wm``/``csf`` (always defined),
     ``anat_info`` (the anatomical reference and the source of the fractions) and
-    ``anat_errors`` (every failed or skipped step, in order).
+    ``anat_errors`` (every failed or skipped step, the registration's first, in order).
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(
-        fields=['reference', 'mask', 'cbf', 'att', *SUBJECT_INPUTS, 'atlas_names',
-                'atlas_labels', 'atlas_json', 'lesion_mask', 'cbf_se', 'cbf_timeseries']),
+        fields=['mask', 'cbf', 'att', *REGISTRATION_OUTPUTS, 't1w_mask', 't1w_wm',
+                'mni2009c_xfm', 'atlas_names', 'atlas_labels', 'atlas_json', 'lesion_mask',
+                'cbf_se', 'cbf_timeseries']),
         name='inputnode')
     outputnode = pe.Node(niu.IdentityInterface(fields=list(RUN_ANAT_FIELDS)),
                          name='outputnode')
-    to_anat = pe.Node(AslToAnat(), name='asl_to_anat', mem_gb=mem_gb)
+    to_anat = inputnode  # the registration's outputs, by their own names
     project = pe.Node(ProjectMaps(), name='project_maps', mem_gb=mem_gb)
     stats = pe.Node(RegionalStats(), name='regional_stats', mem_gb=mem_gb)
     steps = [project, stats]  # the post-CBF steps, whose errors are gathered
     workflow.connect([
-        (inputnode, to_anat, [('reference', 'reference'), ('mask', 'mask')]),
         (inputnode, project, [('cbf', 'cbf'), ('mask', 'mask')]),
         (to_anat, project, [('transforms', 'transforms'), ('to_anat', 'to_anat'),
                             ('gm', 'gm'), ('t1w_reference', 't1w_preproc')]),
@@ -263,11 +267,6 @@ def init_asl_anat_wf(*, options: AnatomyOptions, has_t1w: bool, multi_delay: boo
         steps.insert(0, se)
     if has_t1w:
         workflow.connect([
-            (inputnode, to_anat, [('t1w_preproc', 't1w_preproc'), ('t1w_mask', 't1w_mask'),
-                                  ('t1w_gm', 'gm'), ('t1w_wm', 'wm'), ('t1w_csf', 'csf'),
-                                  ('to_template', 'to_template'),
-                                  ('t1w_errors', 't1w_errors'),
-                                  ('t1w_tissue_source', 't1w_tissue_source')]),
             (project, outputnode, [('cbf_t1w', 'cbf_t1w'), ('se_t1w', 'se_t1w')]),
         ])  # fmt:skip
         if mni2009c:
@@ -323,7 +322,7 @@ def init_asl_anat_wf(*, options: AnatomyOptions, has_t1w: bool, multi_delay: boo
                                    ('info', 'pvc_info')]),
         ])  # fmt:skip
         steps.append(correct)
-    # every failure, in order: the fallbacks of asl_to_anat, then the post-CBF steps
+    # every failure, in order: the registration's fallbacks, then the post-CBF steps
     errors = pe.Node(niu.Merge(len(steps) + 1), name='anat_errors',
                      run_without_submitting=True)
     workflow.connect(to_anat, 'errors', errors, 'in1')

@@ -10,7 +10,9 @@ from bids_asl.interfaces.cbf import ComputeCBF
 from bids_asl.interfaces.kinetic import FitKinetic
 from bids_asl.interfaces.motion import Realign
 from bids_asl.interfaces.qc import ComputeQC
+from bids_asl.interfaces.spaces import AslToAnat
 from bids_asl.workflows.anat import (
+    REGISTRATION_OUTPUTS,
     SUBJECT_INPUTS,
     AnatomyOptions,
     anat_output_fields,
@@ -116,10 +118,10 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
             workflow.connect(compute_cbf, field, outputnode, field)
     source, prefix = inputnode, ''
     if anatomy is not None:
-        anat_wf = _connect_anatomy(workflow, anatomy, has_t1w, mni2009c, multi_delay,
+        to_anat = _connect_anatomy(workflow, anatomy, has_t1w, mni2009c, multi_delay,
                                    inputnode, outputnode, compute_m0, compute_mask, compute_cbf)
         if not user_tissue:  # --tissue-maps win over our segmentation
-            source, prefix = anat_wf, 'outputnode.'
+            source, prefix = to_anat, ''
     for tissue in ('gm', 'wm', 'csf'):
         workflow.connect(source, prefix + tissue, compute_qc, tissue)
     return workflow
@@ -127,17 +129,33 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
 
 def _connect_anatomy(workflow, anatomy, has_t1w, mni2009c, multi_delay, inputnode, outputnode,
                      compute_m0, compute_mask, compute_cbf):
+    """The registration node (before the quantification: it needs only the reference and the
+    mask) and the anatomy that follows the CBF; returns the registration node, whose tissue
+    fractions always exist."""
+    to_anat = pe.Node(AslToAnat(), name='asl_to_anat', mem_gb=1.0)
     anat_wf = init_asl_anat_wf(options=anatomy, has_t1w=has_t1w, multi_delay=multi_delay,
                                mni2009c=mni2009c)
-    subject = SUBJECT_INPUTS if has_t1w else ()
     workflow.connect([
-        (compute_m0, anat_wf, [('reference', 'inputnode.reference')]),
+        (compute_m0, to_anat, [('reference', 'reference')]),
+        (compute_mask, to_anat, [('mask', 'mask')]),
+        (to_anat, anat_wf, [(f, f'inputnode.{f}') for f in REGISTRATION_OUTPUTS]),
         (compute_mask, anat_wf, [('mask', 'inputnode.mask')]),
         (compute_cbf, anat_wf, [('cbf', 'inputnode.cbf')]),
         (inputnode, anat_wf, [(f, f'inputnode.{f}') for f in
-                              (*subject, 'atlas_names', 'atlas_labels', 'atlas_json',
+                              ('atlas_names', 'atlas_labels', 'atlas_json',
                                *(('lesion_mask',) if anatomy.lesion_space else ()))]),
     ])  # fmt:skip
+    if has_t1w:
+        workflow.connect([
+            (inputnode, to_anat, [('t1w_preproc', 't1w_preproc'), ('t1w_mask', 't1w_mask'),
+                                  ('t1w_gm', 'gm'), ('t1w_wm', 'wm'), ('t1w_csf', 'csf'),
+                                  ('to_template', 'to_template'),
+                                  ('t1w_errors', 't1w_errors'),
+                                  ('t1w_tissue_source', 't1w_tissue_source')]),
+            (inputnode, anat_wf, [('t1w_mask', 'inputnode.t1w_mask'),
+                                  ('t1w_wm', 'inputnode.t1w_wm'),
+                                  ('mni2009c_xfm', 'inputnode.mni2009c_xfm')]),
+        ])  # fmt:skip
     if multi_delay:
         workflow.connect([(compute_cbf, anat_wf, [('att', 'inputnode.att'),
                                                   ('cbf_se', 'inputnode.cbf_se')])])
@@ -146,4 +164,4 @@ def _connect_anatomy(workflow, anatomy, has_t1w, mni2009c, multi_delay, inputnod
     for field in anat_output_fields(has_t1w=has_t1w, multi_delay=multi_delay,
                                     options=anatomy, mni2009c=mni2009c):
         workflow.connect(anat_wf, f'outputnode.{field}', outputnode, field)
-    return anat_wf
+    return to_anat
