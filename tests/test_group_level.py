@@ -185,6 +185,5 @@ def test_output_with_reports_and_group_is_valid_bids(group):
     ignore = (out / '.bidsignore').read_text().splitlines()
     assert {'sub-*.html', 'group.html', 'group'} <= set(ignore)
     errors = validation_errors(run_validator(out))
-    # the fake ASL-space GM map in perf/ belongs to the anatomy issue (#6), which must make it
-    # valid or ignored; every file of this issue (reports, group/) passes
-    assert [e for e in errors if not e['location'].endswith('_label-GM_probseg.nii.gz')] == []
+    # every file: the run derivatives (anatomy included), the reports and group/
+    assert errors == []
