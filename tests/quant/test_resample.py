@@ -136,7 +136,18 @@ def test_voxel_map_composes_the_affines():
     np.testing.assert_allclose(src @ voxel_map(src, dst) @ point, dst @ point, atol=1e-9)
 
 
-@pytest.mark.parametrize('name', ['AAL', pytest.param('HarvardOxford', marks=pytest.mark.slow)])
+ATLASES = ('AAL', 'HarvardOxford', 'DesikanKilliany', 'Destrieux', 'Juelich', 'AICHA',
+           'MarsAtlas', 'Neuromorphometrics', 'TalairachBA', 'TalairachGyrus')
+
+
+def test_every_atlas_is_listed_here():
+    from bids_asl.io import templates  # noqa: PLC0415
+
+    assert set(ATLASES) == set(templates.ATLASES)
+
+
+@pytest.mark.parametrize('name', [n if n == 'AAL' else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in ATLASES])
 def test_atlases_on_the_template_grid_are_unchanged(name):
     """What the app resamples with nearest neighbour: each shipped atlas onto the 2 mm template
     grid, identical to the old implementation (these grids have no half-way ties)."""
@@ -147,7 +158,13 @@ def test_atlases_on_the_template_grid_are_unchanged(name):
     assert _no_ties(affine, shape, grid).all()
     np.testing.assert_array_equal(sample_nearest(data, affine, shape, grid),
                                   nearest_by_coordinates(data, affine, shape, grid))
-    template, tpl_affine = templates.load_template('gm')
-    np.testing.assert_allclose(sample_linear(template, tpl_affine, shape, grid),
-                               linear_by_coordinates(template, tpl_affine, shape, grid),
+
+
+def test_template_on_its_2mm_grid_is_unchanged():
+    from bids_asl.io import templates  # noqa: PLC0415
+
+    shape, grid = templates.template_grid()
+    template, affine = templates.load_template('gm')
+    np.testing.assert_allclose(sample_linear(template, affine, shape, grid),
+                               linear_by_coordinates(template, affine, shape, grid),
                                rtol=0, atol=1e-12)
