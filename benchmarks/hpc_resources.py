@@ -36,7 +36,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 DRO_DIR = PROJECT / '..' / 'shared' / 'data' / 'asldro'
 
 
-def _tree_rss_kib(root_pid: int) -> int:
+def tree_rss_kib(root_pid: int) -> int:
     """Summed VmRSS of ``root_pid`` and all its descendants."""
     parents = {}
     for stat in Path('/proc').glob('[0-9]*/stat'):
@@ -71,7 +71,7 @@ def measure(bids: Path, label: str, nprocs: int, scratch: Path) -> dict:
 
     def sample():
         while proc.poll() is None:
-            peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+            peak[0] = max(peak[0], tree_rss_kib(proc.pid))
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample)
