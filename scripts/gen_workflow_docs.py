@@ -86,8 +86,13 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, list[tuple[str, str, str]]
     return text, {k: [tuple(item) for item in v] for k, v in sections.items()}
 
 
+def names(item_name: str) -> list[str]:
+    """The field names of a docstring item: ``gm, wm, csf`` documents three fields."""
+    return [n.strip() for n in item_name.split(',') if n.strip()]
+
+
 def _item(name: str, kind: str, text: str) -> str:
-    head = name if name.startswith('(') else f'`{name}`'
+    head = name if name.startswith('(') else ', '.join(f'`{n}`' for n in names(name))
     return f'- {head}' + (f' ({kind})' if kind else '') + (f': {text}' if text else '')
 
 
