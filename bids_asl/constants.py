@@ -7,6 +7,13 @@ that run's JSON sidecars together with where it came from.
 
 from __future__ import annotations
 
+#: Volume types allowed by BIDS in ``aslcontext.tsv`` (case-sensitive).
+VOLUME_TYPES = ('control', 'label', 'm0scan', 'deltam', 'cbf', 'noRF')
+
+#: The output template: the symmetric MNI ICBM152 2009a nonlinear template (TemplateFlow name),
+#: the ``space-`` entity of every template-space derivative.
+TEMPLATE = 'MNI152NLin2009aSym'
+
 #: Blood-brain partition coefficient of water, mL/g
 #: (Herscovitch & Raichle 1985; Alsop et al. 2015).
 PARTITION_COEFFICIENT = 0.9

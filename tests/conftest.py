@@ -58,15 +58,16 @@ def _split_sessions(bids, label, sessions):
 @pytest.fixture(scope='session')
 def group_dataset(tmp_path_factory):
     """Three synthetic subjects (sub-a with two sessions) and one broken one, through the
-    participant level (exit 65 for the broken one), plus fake anatomy outputs for every run.
+    participant level (exit 65 for the broken one), plus anatomy outputs for every run written
+    by the anatomy writers from small arrays (tests/anatwriters.py).
 
-    Returns (bids, out, values): values[prefix] = what fakeanat wrote for that run.
+    Returns (bids, out, values): values[prefix] = what was written for that run.
     """
     import json
 
-    from bids_asl.synthetic import Variant, make_dataset
+    from anatwriters import add_anatomy, add_t1w
 
-    from fakeanat import add_anatomy, add_t1w
+    from bids_asl.synthetic import Variant, make_dataset
 
     root = tmp_path_factory.mktemp('group')
     variants = [Variant(label=k, cbf_gm=v, n_pairs=3) for k, v in GROUP_LEVELS.items()]
@@ -91,9 +92,13 @@ def group_dataset(tmp_path_factory):
             if '_desc-' in prefix or '_space-' in prefix:
                 continue
             subject = prefix.split('_')[0][4:]
-            values[prefix] = add_anatomy(perf, prefix, rng, level=GROUP_LEVELS[subject],
+            entities = {'subject': subject}
+            if '_ses-' in prefix:
+                entities['session'] = prefix.split('_ses-')[1].split('_')[0]
+            values[prefix] = add_anatomy(out, root / 'anatwork' / prefix, prefix, entities,
+                                         rng, level=GROUP_LEVELS[subject],
                                          template_mask=subject == 'b')
-    add_t1w(out / 'sub-b' / 'anat', 'b', rng)
+    add_t1w(out, bids, root / 'anatwork' / 't1w', 'b', rng)
     return bids, out, values
 
 
@@ -133,3 +138,32 @@ def clone_dro_subject(root: Path, label: str, source: str = 'pcasl1pld') -> Path
             data = data.replace(f'sub-{source}'.encode(), f'sub-{label}'.encode())
         dst.write_bytes(data)
     return perf / f'sub-{label}_'
+
+
+def assert_every_file_is_named(out: Path) -> int:
+    """Every file under the derivative dataset ``out`` (but its dataset files, logs and HTML
+    reports) is parsed by the naming table, and every sidecar's ``Units`` is the table's where
+    the table gives them; returns the number of files checked."""
+    import json
+
+    from bids_asl.io import naming
+
+    checked, unnamed, wrong_units = 0, [], []
+    for path in sorted(p for p in out.rglob('*') if p.is_file()):
+        rel = path.relative_to(out)
+        if (rel.as_posix() in ('dataset_description.json', '.bidsignore')
+                or rel.parts[0] == 'logs' or 'log' in rel.parts[:-1]
+                or path.suffix == '.html'):
+            continue
+        checked += 1
+        parsed = naming.parse(path)
+        if parsed is None:
+            unnamed.append(rel.as_posix())
+            continue
+        units = parsed.output.units_for(parsed.values)
+        if parsed.is_sidecar and units is not None:
+            got = json.loads(path.read_text()).get('Units')
+            if got != units:
+                wrong_units.append((rel.as_posix(), got, units))
+    assert unnamed == [] and wrong_units == []
+    return checked

@@ -1,7 +1,8 @@
-"""Fake clinical outputs for the report tests, written by the pipeline's own writers
-(``io.anatoutputs.write_run_anat``, ``clinical.sessions.compare_sessions``) so that the file
-names and columns are the ones a real run produces: a lesion table for ``sub-p_ses-base`` and
-the comparison ``ses-post`` minus ``ses-base`` of ``sub-p``."""
+"""Clinical outputs for the report tests, written by the pipeline's own writers
+(``io.anatoutputs.write_run_anat``, ``clinical.sessions.compare_sessions``) from small arrays,
+so that the file names and columns are the ones a real run produces: a lesion table for
+``sub-p_ses-base`` and the comparison ``ses-post`` minus ``ses-base`` of ``sub-p``. Only the
+main CBF sidecar (what lists a run in the report) is written by hand."""
 
 import json
 from dataclasses import asdict
@@ -10,10 +11,11 @@ import nibabel as nb
 import numpy as np
 
 from bids_asl.clinical.sessions import compare_sessions
-from bids_asl.io.anatoutputs import REGIONAL_COLUMNS, tsv_text, write_run_anat
+from bids_asl.constants import TEMPLATE
+from bids_asl.io.anatoutputs import write_run_anat
 from bids_asl.quant.lesions import DEFAULT_NAWM_BANDS_MM, DEFAULT_RINGS_MM, lesion_table
 
-TPL = 'MNI152NLin2009aSym'
+TPL = TEMPLATE
 AFFINE = np.array([[2.0, 0, 0, -10], [0, 2.0, 0, -12], [0, 0, 2.0, -8], [0, 0, 0, 1]])
 GRID = (10, 12, 9)
 
@@ -50,11 +52,10 @@ def save(data, path):
     nb.save(nb.Nifti1Image(np.asarray(data, np.float32), AFFINE), path)
 
 
-def write_regional(perf, stem, means):
-    rows = [{'atlas': 'AAL', 'index': str(i + 1), 'region': name, 'mean': m, 'median': m,
-             'sd': 1.0, 'n_voxels': 100} for i, (name, m) in enumerate(means.items())]
-    (perf / f'{stem}_space-{TPL}_seg-AAL_desc-regional_cbf.tsv').write_text(
-        tsv_text(list(REGIONAL_COLUMNS), rows))
+def regional_rows(means):
+    """Rows of a per-run regional table, as the anatomy interface hands them to the writer."""
+    return [{'region': name, 'indices': [i + 1], 'mean': m, 'median': m, 'sd': 1.0,
+             'n_voxels': 100} for i, (name, m) in enumerate(means.items())]
 
 
 def write_sessions(out):
@@ -67,10 +68,16 @@ def write_sessions(out):
     post[7:9, 8:10, 5:7] -= 10.0
     for session, cbf, means in (('base', base, {'Precentral': 50.0, 'Frontal_Sup': 40.0}),
                                 ('post', post, {'Precentral': 55.0, 'Frontal_Sup': 38.0})):
-        perf = write_run(out, session)
+        write_run(out, session)
         stem = f'sub-p_ses-{session}'
-        save(cbf, perf / f'{stem}_space-{TPL}_cbf.nii.gz')
-        save(np.ones(GRID), perf / f'{stem}_space-{TPL}_desc-stderr_cbf.nii.gz')
-        write_regional(perf, stem, means)
+        work = out.parent / 'work' / stem
+        work.mkdir(parents=True, exist_ok=True)
+        save(cbf, work / 'cbf.nii.gz')
+        save(np.ones(GRID), work / 'se.nii.gz')
+        write_run_anat(output_dir=out, entities={'subject': 'p', 'session': session},
+                       prefix=stem, files={'cbf_template': str(work / 'cbf.nii.gz'),
+                                           'se_template': str(work / 'se.nii.gz')},
+                       info={}, regional={'AAL/cbf': regional_rows(means)}, tissue=[],
+                       pvc_info=None, quant_sidecar={'Units': 'mL/100g/min'})
     return compare_sessions(out, 'post', 'base', normalise=False, z_threshold=3.0,
                             min_volume_mm3=40.0)

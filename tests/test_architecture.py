@@ -13,18 +13,29 @@ import bids_asl
 
 PKG = Path(bids_asl.__file__).parent
 
-# layer -> bids_asl packages it must not import
+# layer -> what it must not import (a package's lazy imports inside functions count too)
+_FEATURES = ('bids_asl.report', 'bids_asl.group', 'bids_asl.clinical')
 FORBIDDEN = {
+    # pure science: numpy/scipy (and the stdlib-only constants/qcrules/errors modules)
     'quant': ('bids_asl.io', 'bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli',
-              'nipype', 'bids', 'nibabel'),
+              'bids_asl.registration', *_FEATURES, 'nipype', 'bids', 'nibabel'),
     'io': ('bids_asl.quant', 'bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli',
-           'nipype'),
-    'interfaces': ('bids_asl.workflows', 'bids_asl.cli', 'bids'),
-    'workflows': ('bids_asl.cli', 'bids'),
-    # the top layer besides cli: reads derivatives, never runs the pipeline
-    'report': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype', 'bids'),
-    'group': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype', 'bids'),
-    'clinical': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli', 'nipype'),
+           'bids_asl.registration', *_FEATURES, 'nipype'),
+    # ANTs on arrays: beside quant, below the interfaces
+    'registration': ('bids_asl.io', 'bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli',
+                     *_FEATURES, 'nipype', 'bids'),
+    'interfaces': ('bids_asl.workflows', 'bids_asl.cli', *_FEATURES, 'bids'),
+    'workflows': ('bids_asl.cli', *_FEATURES, 'bids'),
+    # the feature packages: read derivatives, never run the pipeline, never import each other
+    # (bids_asl.cli orchestrates them)
+    'report': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli',
+               'bids_asl.registration', 'bids_asl.group', 'bids_asl.clinical', 'nipype', 'bids'),
+    'group': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli',
+              'bids_asl.registration', 'bids_asl.report', 'bids_asl.clinical', 'nipype', 'bids'),
+    'clinical': ('bids_asl.interfaces', 'bids_asl.workflows', 'bids_asl.cli',
+                 'bids_asl.registration', 'bids_asl.report', 'bids_asl.group', 'nipype'),
+    # the top: the command line and the applications it runs (nothing imports it, below)
+    'cli': (),
 }
 STDLIB_ONLY = ('qcrules.py', 'errors.py', 'constants.py')
 
@@ -38,10 +49,15 @@ def _imports(path):
             yield node.module
 
 
+def test_every_package_has_a_layer():
+    packages = {p.parent.name for p in PKG.glob('*/__init__.py')}
+    assert packages == set(FORBIDDEN), 'give the new package its rule in FORBIDDEN'
+
+
 @pytest.mark.parametrize('layer', sorted(FORBIDDEN))
 def test_layer_imports(layer):
     bad = []
-    for path in (PKG / layer).glob('*.py'):
+    for path in (PKG / layer).rglob('*.py'):
         for name in _imports(path):
             if any(name == f or name.startswith(f + '.') for f in FORBIDDEN[layer]):
                 bad.append(f'{path.name}: {name}')
@@ -72,6 +88,17 @@ def test_report_uses_no_home_and_imports_matplotlib_lazily(tmp_path):
                          check=True, cwd=PKG.parent).stdout.strip()
     assert not (tmp_path / 'home').exists()
     assert out and not out.startswith(env['HOME'])
+
+
+#: Modules over the limit while their split is under way elsewhere (issue #19: the anatomy
+#: interfaces are split into spaces, regions, lesions and asymmetry); delete the entry then.
+OVER_500_BEING_SPLIT = {'interfaces/anat.py'}
+
+
+def test_no_package_module_over_500_lines():
+    long = {p.relative_to(PKG).as_posix(): n for p in PKG.rglob('*.py')
+            if (n := len(p.read_text(encoding='utf-8').splitlines())) > 500}
+    assert set(long) - OVER_500_BEING_SPLIT == set(), long
 
 
 def test_nothing_imports_cli():

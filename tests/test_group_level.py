@@ -9,10 +9,10 @@ import nibabel as nb
 import numpy as np
 import pytest
 
+from bids_asl.constants import TEMPLATE
 from bids_asl.errors import ExitCode
 
-from conftest import GROUP_LEVELS, run_cli
-from fakeanat import TEMPLATE
+from conftest import GROUP_LEVELS, assert_every_file_is_named, run_cli
 
 RULE = 'cbf_mean_brain>{}'
 
@@ -36,6 +36,16 @@ def group(group_dataset, tmp_path_factory):
     assert run_cli(bids, out, 'group', '--group-exclude', RULE.format(cut),
                    '--exclude-fd-above', '0.5') == 0
     return bids, out, values, brain, cut
+
+
+def test_every_file_written_is_named_by_the_table(group):
+    """Participant outputs, anatomy outputs (the anatomy writers), the T1w outputs and every
+    group output parse back through bids_asl.io.naming."""
+    out = group[1]
+    assert assert_every_file_is_named(out) > 50
+    assert {p.name for p in (out / 'group').iterdir()} >= {
+        'group_desc-qc_cbf.tsv', 'group_desc-regional_cbf.tsv', 'group_desc-tissue_cbf.tsv',
+        f'group_space-{TEMPLATE}_desc-count_att.nii.gz'}
 
 
 def test_qc_table_one_row_per_run(group):
@@ -68,17 +78,19 @@ def test_regional_long_table(group):
         for atlas, regions in values[prefix]['regional'].items():
             for r in regions:
                 for hemi, cols in (('bilateral', ('mean', 'sd', 'n_voxels')),
-                                   ('left', ('mean_left', None, 'n_left')),
-                                   ('right', ('mean_right', None, 'n_right'))):
+                                   ('left', ('mean_left', 'sd_left', 'n_left')),
+                                   ('right', ('mean_right', 'sd_right', 'n_right'))):
                     expected.append((prefix, atlas, r['region'], hemi,
-                                     *(np.nan if c is None or r[c] is None else float(r[c])
-                                       for c in cols), ages[prefix[4]]))
+                                     *(float(r[c]) for c in cols), ages[prefix[4]]))
     got = [(r['source'], r['atlas'], r['region'], r['hemisphere'], _num(r['mean']),
             _num(r['sd']), _num(r['n_voxels']), r['age']) for r in rows]
     assert len(got) == len(expected) == 4 * 5 * 3
     for g, e in zip(got, expected, strict=True):
         assert g[:4] == e[:4] and g[7] == e[7]
         np.testing.assert_allclose(g[4:7], e[4:7], rtol=1e-5)
+    # every hemisphere row has its own SD (it was n/a for left and right before: the per-run
+    # tables had no sd_left/sd_right column)
+    assert all(np.isfinite(g[5]) for g in got)
     assert {r['group'] for r in rows} == {'control', 'patient'}
     assert {r['excluded'] for r in rows if r['participant_id'] == 'sub-c'} == {'yes'}
 
@@ -184,6 +196,5 @@ def test_output_with_reports_and_group_is_valid_bids(group):
     _, out, _, _, _ = group
     ignore = (out / '.bidsignore').read_text().splitlines()
     assert {'sub-*.html', 'group.html', 'group'} <= set(ignore)
-    errors = validation_errors(run_validator(out))
-    # every file: the run derivatives (anatomy included), the reports and group/
-    assert errors == []
+    # every file: participant, anatomy (the real writers), reports and group/
+    assert validation_errors(run_validator(out)) == []

@@ -17,15 +17,29 @@ from bids_asl.synthetic import Variant, make_dataset
 SHAPE = (12, 13, 8)
 
 
-@pytest.mark.parametrize('entities,prefix,suffix,desc,expected', [
-    ({'subject': '01'}, 'sub-01', 'cbf', None, 'sub-01/perf/sub-01_cbf.nii.gz'),
-    ({'subject': '01', 'session': 'pre'}, 'sub-01_ses-pre_acq-3d_run-2', 'cbf', 'timeseries',
+@pytest.mark.parametrize('key,prefix,values,expected', [
+    ('cbf', 'sub-01', {}, 'sub-01/perf/sub-01_cbf.nii.gz'),
+    ('cbf_timeseries', 'sub-01_ses-pre_acq-3d_run-2', {},
      'sub-01/ses-pre/perf/sub-01_ses-pre_acq-3d_run-2_desc-timeseries_cbf.nii.gz'),
-    ({'subject': 'x'}, 'sub-x', 'mask', 'brain', 'sub-x/perf/sub-x_desc-brain_mask.nii.gz'),
+    ('mask', 'sub-x', {}, 'sub-x/perf/sub-x_desc-brain_mask.nii.gz'),
+    ('regional', 'sub-1_ses-2_run-3', {'atlas': 'AAL', 'measure': 'att'},
+     'sub-1/ses-2/perf/sub-1_ses-2_run-3_space-MNI152NLin2009aSym_seg-AAL_desc-regional_att.tsv'),
+    ('xfm_warp', 'sub-1', {}, 'sub-1/anat/sub-1_from-T1w_to-MNI152NLin2009aSym_mode-image_'
+                             'desc-warp_xfm.nii.gz'),
+    ('group_map', 'group', {'stat': 'sd', 'measure': 'cbf'},
+     'group/group_space-MNI152NLin2009aSym_desc-sd_cbf.nii.gz'),
+    ('normative_z', 'sub-1_ses-a', {},
+     'group/normative/sub-1_ses-a_space-MNI152NLin2009aSym_desc-normativeZ_cbf.nii.gz'),
 ])
-def test_derivative_path_table(tmp_path, entities, prefix, suffix, desc, expected):
-    got = derivatives.derivative_path(tmp_path, entities, prefix, suffix, desc=desc)
+def test_derivative_path_table(tmp_path, key, prefix, values, expected):
+    from bids_asl.io import naming
+
+    got = naming.path_for(tmp_path, key, prefix, **values)
     assert got == tmp_path / expected
+    parsed = naming.parse(got)
+    assert (parsed.key, parsed.stem, parsed.is_sidecar) == (key, prefix, False)
+    sidecar = naming.parse(naming.sidecar_of(got))
+    assert (sidecar is not None and sidecar.key == key) == naming.OUTPUTS[key].sidecar
 
 
 def test_uris(tmp_path):

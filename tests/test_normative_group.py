@@ -11,11 +11,13 @@ import nibabel as nb
 import numpy as np
 import pytest
 
+from bids_asl.constants import TEMPLATE
 from bids_asl.io import templates
+from bids_asl.io.anatoutputs import REGIONAL_COLUMNS
+from bids_asl.io.tsv import write_tsv
 from bids_asl.quant.resample import sample_linear, sample_nearest
 
-from conftest import ASLDRO, run_cli
-from fakeanat import REGIONAL_COLUMNS, TEMPLATE, write_tsv
+from conftest import ASLDRO, assert_every_file_is_named, run_cli
 
 pytestmark = pytest.mark.needs_data(ASLDRO)
 TRUTH = 'derivatives/asldro-groundtruth/sub-pcasl1pld/perf/sub-pcasl1pld_desc-groundtruth_'
@@ -178,6 +180,7 @@ def test_the_deficit_is_found_at_its_place_and_size_with_age_and_sex_covariates(
             'sex')
     assert run_cli(d['bids'], d['out'], *args) == 0
     group = d['out'] / 'group'
+    assert assert_every_file_is_named(group) >= 2 * 16  # the naming table reads them all
     ictal = _clusters(group, 'sub-p1', 'ses-ictal')
     lower = [c for c in ictal if c['direction'] == 'lower']
     assert lower, ictal

@@ -13,6 +13,7 @@ import pytest
 from bids_asl.io import collect
 from bids_asl.report.subject import write_subject_report
 
+from conftest import assert_every_file_is_named
 from fakeclinical import GRID, TPL, save, write_lesions, write_run, write_sessions
 
 
@@ -36,6 +37,7 @@ def report(tmp_path):
     write_run(out, 'base')
     written = write_sessions(out)
     path = write_subject_report(out, 'p')
+    assert_every_file_is_named(out)  # lesion and comparison outputs parse through the table
     return out, path.read_text(encoding='utf-8'), rows, written
 
 

@@ -233,11 +233,10 @@ def _report_warnings(settings, specs) -> None:
     """Repeat the quantification warnings recorded in the CBF sidecars on the console."""
     import json  # noqa: PLC0415
 
-    from bids_asl.io.derivatives import derivative_path  # noqa: PLC0415
+    from bids_asl.io.naming import path_for, sidecar_of  # noqa: PLC0415
 
     for spec in specs:
-        sidecar = derivative_path(settings.output_dir, spec.entities, spec.prefix, 'cbf',
-                                  extension='.json')
+        sidecar = sidecar_of(path_for(settings.output_dir, 'cbf', spec.prefix))
         if sidecar.exists():
             for warning in json.loads(sidecar.read_text()).get('Warnings', []):
                 LOGGER.warning('%s: %s', sidecar.name, warning)

@@ -138,7 +138,7 @@ def main(argv=None) -> int:
 
         progress = Progress()
         if settings.analysis_level == 'group':
-            from bids_asl.group.run import run_group  # noqa: PLC0415
+            from bids_asl.cli.group import run_group  # noqa: PLC0415
 
             return run_group(settings, progress)
         from bids_asl.cli.participant import run_participant  # noqa: PLC0415

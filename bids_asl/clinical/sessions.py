@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from bids_asl import __version__
+from bids_asl.constants import TEMPLATE
 from bids_asl.errors import InputMissingError
-from bids_asl.io import images
-from bids_asl.io.anatoutputs import tsv_text
-from bids_asl.io.collect import read_tsv
+from bids_asl.io import images, naming
+from bids_asl.io.collect import RunOutputs
 from bids_asl.io.derivatives import derivative_uri, write_json
-from bids_asl.io.images import atomic_write_bytes
-from bids_asl.io.templates import TEMPLATE
+from bids_asl.io.tsv import read_tsv, write_tsv
 from bids_asl.quant import regions, sessions
 
 LOGGER = logging.getLogger('bids_asl')
@@ -33,8 +32,18 @@ REGION_COLUMNS = ('atlas', 'region', 'mean_a', 'mean_b', 'difference', 'percent'
                   'n_voxels_b')
 
 
-def _key(path: Path, session: str) -> str:
-    return path.name.replace(f'_ses-{session}', '', 1)
+def _without_session(stem: str, session: str) -> str:
+    return stem.replace(f'_ses-{session}', '', 1)
+
+
+def _template_cbf(perf: Path, session: str) -> dict[str, Path]:
+    """Stem without the session → the run's template-space CBF, for the runs in ``perf``."""
+    found = {}
+    for path in sorted(perf.glob('*_cbf.nii.gz')):
+        parsed = naming.parse(path)
+        if parsed is not None and parsed.key == 'cbf_space' and parsed.values['space'] == TEMPLATE:
+            found[_without_session(parsed.stem, session)] = path
+    return found
 
 
 def find_pairs(output_dir, session_a: str, session_b: str,
@@ -45,12 +54,11 @@ def find_pairs(output_dir, session_a: str, session_b: str,
     for subject_dir in sorted(Path(output_dir).glob('sub-*')):
         if subjects is not None and subject_dir.name[4:] not in subjects:
             continue
-        found = {}
-        for session in (session_a, session_b):
-            perf = subject_dir / f'ses-{session}' / 'perf'
-            found[session] = {_key(p, session): p
-                              for p in sorted(perf.glob(f'*_space-{TEMPLATE}_cbf.nii.gz'))}
-        common = sorted(set(found[session_a]) & set(found[session_b]))
+        found = {session: _template_cbf(subject_dir / f'ses-{session}' / 'perf', session)
+                 for session in (session_a, session_b)}
+        # in the order of the file names (the stems' order can differ: 'a' < 'a_run-1')
+        common = sorted(set(found[session_a]) & set(found[session_b]),
+                        key=lambda stem: naming.name_for('cbf_space', stem, space=TEMPLATE))
         if not common and any(found.values()):
             LOGGER.warning('%s: no run in both ses-%s and ses-%s: not compared',
                            subject_dir.name, session_a, session_b)
@@ -58,10 +66,9 @@ def find_pairs(output_dir, session_a: str, session_b: str,
     return pairs
 
 
-def _sibling(cbf_path: Path, space: str, suffix: str) -> Path:
-    """Another map of the same run: ``…_space-<space>_<suffix>``."""
-    stem = cbf_path.name.split(f'_space-{TEMPLATE}_cbf.nii.gz')[0]
-    return cbf_path.with_name(f'{stem}_space-{space}_{suffix}')
+def _sibling(cbf_path: Path, key: str, space: str) -> Path:
+    """Another map of the same run (output ``key`` of the naming table in ``space``)."""
+    return cbf_path.with_name(naming.name_for(key, naming.parse(cbf_path).stem, space=space))
 
 
 def _num(text) -> float:
@@ -84,7 +91,7 @@ def compare_sessions(output_dir, session_a: str, session_b: str, *, normalise: b
     written = []
     for subject, path_a, path_b in pairs:
         out_dir = Path(output_dir) / subject / 'perf'
-        stem = _key(path_a, session_a).split(f'_space-{TEMPLATE}_cbf.nii.gz')[0]
+        stem = _without_session(naming.parse(path_a).stem, session_a)
         for space in (TEMPLATE, 'T1w'):
             written += _compare_space(output_dir, out_dir, stem, space, desc, path_a, path_b,
                                       normalise, z_threshold, min_volume_mm3,
@@ -98,7 +105,7 @@ def _alnum(label: str) -> str:
 
 def _compare_space(output_dir, out_dir, stem, space, desc, path_a, path_b, normalise,
                    z_threshold, min_volume_mm3, labels) -> list[str]:
-    files = {k: (_sibling(p, space, 'cbf.nii.gz'), _sibling(p, space, 'desc-stderr_cbf.nii.gz'))
+    files = {k: (_sibling(p, 'cbf_space', space), _sibling(p, 'cbf_se_space', space))
              for k, p in (('a', path_a), ('b', path_b))}
     if not all(f.exists() for f in (files['a'][0], files['b'][0])):
         return []
@@ -119,13 +126,11 @@ def _compare_space(output_dir, out_dir, stem, space, desc, path_a, path_b, norma
             'ZDefinition': '(A - B) / sqrt(SE_A^2 + SE_B^2), each run\'s standard-error map',
             'OutsideCommonMask': 'set to 0', 'Software': f'bids-asl {__version__}'}
     written = []
-    for key, suffix_desc, units in (('difference', desc, 'mL/100g/min'),
-                                    ('percent', f'{desc}Percent', 'percent'),
-                                    ('z', f'{desc}Z', 'unitless')):
-        target = out_dir / f'{stem}_space-{space}_desc-{suffix_desc}_cbf.nii.gz'
+    for key, output in (('difference', 'comparison'), ('percent', 'comparison_percent'),
+                        ('z', 'comparison_z')):
+        target = out_dir / naming.name_for(output, stem, space=space, comparison=desc)
         images.save(np.nan_to_num(result[key], nan=0.0), img, target)
-        write_json(target.with_name(target.name.replace('.nii.gz', '.json')),
-                   {**info, 'Units': units})
+        write_json(naming.sidecar_of(target), {**info, 'Units': naming.OUTPUTS[output].units})
         written.append(str(target))
     if space == TEMPLATE:
         written += _clusters(out_dir, stem, desc, result, img.affine, z_threshold,
@@ -148,9 +153,9 @@ def _clusters(out_dir, stem, desc, result, affine, z_threshold, min_volume_mm3, 
                      'mean_z': c.mean, 'peak_x': c.peak_mm[0], 'peak_y': c.peak_mm[1],
                      'peak_z_mm': c.peak_mm[2],
                      'mean_percent': float(result['percent'][tuple(ijk)])})
-    target = out_dir / f'{stem}_space-{TEMPLATE}_desc-{desc}_clusters.tsv'
-    atomic_write_bytes(target, tsv_text(CLUSTER_COLUMNS, rows).encode())
-    write_json(target.with_suffix('.json'), {**info, 'ZThreshold': z_threshold,
+    target = write_tsv(out_dir / naming.name_for('comparison_clusters', stem, comparison=desc),
+                       CLUSTER_COLUMNS, rows)
+    write_json(naming.sidecar_of(target), {**info, 'ZThreshold': z_threshold,
                                              'MinimumClusterVolume': min_volume_mm3,
                                              'mean_percent': 'percent change at the peak'})
     return [str(target)]
@@ -158,13 +163,12 @@ def _clusters(out_dir, stem, desc, result, affine, z_threshold, min_volume_mm3, 
 
 def _regional(out_dir, stem, desc, path_a, path_b, scale, info):
     written = []
-    for table_a in sorted(path_a.parent.glob(
-            path_a.name.replace('_cbf.nii.gz', '_seg-*_desc-regional_cbf.tsv'))):
-        table_b = path_b.parent / table_a.name.replace(path_a.name.split('_space-')[0],
-                                                       path_b.name.split('_space-')[0])
-        if not table_b.exists():
+    tables_b = RunOutputs(naming.parse(path_b).stem, path_b.parent).regional_tables()
+    for atlas, table_a in RunOutputs(naming.parse(path_a).stem,
+                                     path_a.parent).regional_tables().items():
+        table_b = tables_b.get(atlas)
+        if table_b is None:
             continue
-        atlas = re.search(r'_seg-([A-Za-z0-9]+)_', table_a.name).group(1)
         rows_b = {r['region']: r for r in read_tsv(table_b)}
         rows = []
         for row in read_tsv(table_a):
@@ -177,9 +181,9 @@ def _regional(out_dir, stem, desc, path_a, path_b, scale, info):
                          'mean_b': mean_b, 'difference': diff,
                          'percent': 100 * diff / mean_b if mean_b > 0 else float('nan'),
                          'n_voxels_a': row['n_voxels'], 'n_voxels_b': other['n_voxels']})
-        target = out_dir / f'{stem}_space-{TEMPLATE}_seg-{atlas}_desc-{desc}_cbf.tsv'
-        atomic_write_bytes(target, tsv_text(REGION_COLUMNS, rows).encode())
-        write_json(target.with_suffix('.json'), {
+        target = write_tsv(out_dir / naming.name_for('comparison_regional', stem, atlas=atlas,
+                                                      comparison=desc), REGION_COLUMNS, rows)
+        write_json(naming.sidecar_of(target), {
             **info, 'mean_a': 'regional mean of session A (times GlobalScaleAppliedToA)',
             'mean_b': 'regional mean of session B', 'percent': '100 (A - B) / B'})
         written.append(str(target))

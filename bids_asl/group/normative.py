@@ -26,20 +26,21 @@ import nibabel as nb
 import numpy as np
 
 from bids_asl import __version__
+from bids_asl.constants import TEMPLATE
 from bids_asl.errors import InputMissingError, UsageError
 from bids_asl.group import tables
 from bids_asl.group.maps import subject_mean
-from bids_asl.io import collect, templates
+from bids_asl.io import collect, templates, tsv
 from bids_asl.io.derivatives import derivative_uri, write_json
 from bids_asl.io.images import atomic_write_bytes, nifti_bytes
-from bids_asl.io.qctable import tsv_cell
+from bids_asl.io.naming import LEVELS, path_for, sidecar_of
 from bids_asl.qcrules import as_float
 from bids_asl.quant import qc, regions
-from bids_asl.quant.normative import NormativeModel, design
+from bids_asl.quant.covariates import CovariateCoding, NotScored, cell_value
+from bids_asl.quant.normative import NormativeModel
 from bids_asl.quant.resample import sample_linear
 
 LOGGER = logging.getLogger('bids_asl')
-Z_DIR = 'normative'
 #: Fewer residual degrees of freedom (n − p − 1) than this: a warning with the outputs.
 MIN_DOF_WITHOUT_WARNING = 10
 #: Template grey-matter probability above which flagged clusters are searched.
@@ -71,6 +72,20 @@ DESCRIPTIONS = {
 
 
 @dataclass(frozen=True)
+class NormativeOptions:
+    """``--reference-group COLUMN=VALUE`` and the ``--normative-*`` options."""
+
+    column: str
+    value: str
+    covariates: tuple[str, ...] = ()
+    fwhm: float = 8.0
+    z_threshold: float = 3.0
+    min_volume: float = 400.0
+    region_atlas: str | None = None  # the atlas naming the cluster peaks (first of --atlases)
+    nprocs: int = 1
+
+
+@dataclass(frozen=True)
 class _Unit:
     """The maps scored together: one session of one participant."""
 
@@ -84,52 +99,29 @@ class _Unit:
         return f'sub-{self.subject}'
 
     @property
+    def session_id(self) -> str:
+        return f'ses-{self.session}' if self.session else 'n/a'
+
+    @property
     def stem(self) -> str:
         return f'sub-{self.subject}' + (f'_ses-{self.session}' if self.session else '')
 
 
-class _NotScored(Exception):
-    pass
+@dataclass(frozen=True)
+class _Reference:
+    """Who is scored, against which participants, with which design rows."""
 
-
-def _covariate_coding(columns, participants: dict, reference: list[str], path) -> dict:
-    """Column → ``'numeric'`` or its sorted levels (the first is the baseline), from the
-    reference participants' values; a covariate that is constant among them is an error."""
-    coding = {}
-    for column in columns:
-        values = [_value(participants, pid, column) for pid in reference]
-        values = [v for v in values if v is not None]
-        numeric = all(as_float(v) is not None for v in values)
-        levels = sorted(set(values))
-        if len(levels) < 2:
-            raise UsageError(f'column {column!r} takes one value ({", ".join(levels) or "n/a"}) '
-                             'in the reference group: it cannot be a covariate', path=path,
-                             field='--normative-covariates')
-        coding[column] = 'numeric' if numeric else levels
-    return coding
-
-
-def _value(participants: dict, pid: str, column: str) -> str | None:
-    text = (participants.get(pid, {}).get(column) or '').strip()
-    return None if text in ('', 'n/a') else text
-
-
-def _covariates(participants: dict, pid: str, coding: dict) -> list[float]:
-    out = []
-    for column, kind in coding.items():
-        text = _value(participants, pid, column)
-        if text is None:
-            raise _NotScored(f'{column} is n/a in participants.tsv')
-        if kind == 'numeric':
-            number = as_float(text)
-            if number is None:
-                raise _NotScored(f'{column}={text!r} is not a finite number')
-            out.append(number)
-        else:
-            if text not in kind:
-                raise _NotScored(f'{column}={text!r} does not occur in the reference group')
-            out += [float(text == level) for level in kind[1:]]
-    return out
+    table: Path                      # participants.tsv
+    names: list[str]                 # its columns
+    participants: dict               # participant_id → row
+    units: list[_Unit]               # every included session with template CBF
+    by_subject: dict                 # participant_id → its units
+    reference: list[str]             # the reference participants (scorable)
+    coding: CovariateCoding
+    centre: np.ndarray
+    rows_of: dict                    # participant_id → design row (scorable participants)
+    not_scored: dict                 # participant_id → why not
+    warnings: list[str]
 
 
 def _smoothed(paths, reference: nb.Nifti1Image, fwhm: float) -> np.ndarray:
@@ -146,7 +138,7 @@ def _run_regional(run: collect.RunOutputs) -> dict[tuple, float]:
     """(atlas, index, region, hemisphere) → the run's regional mean CBF."""
     out = {}
     for atlas, path in run.regional_tables().items():
-        for row in collect.read_tsv(path):
+        for row in tsv.iter_rows(path):
             for hemi, (col, _, _) in tables.HEMISPHERES.items():
                 value = as_float(row.get(col))
                 if value is not None:
@@ -167,7 +159,7 @@ def _mean_values(tables_of_runs) -> dict[tuple, float]:
 def _units(runs) -> list[_Unit]:
     groups = defaultdict(list)
     for run in runs:
-        path = run.find('cbf', space=collect.TEMPLATE)
+        path = run.find('cbf_space', space=TEMPLATE)
         if path is not None:
             groups[(run.subject, run.session or '')].append((path, run))
     return [_Unit(subject, session or None, tuple(p for p, _ in items),
@@ -192,31 +184,26 @@ def _ordered_map(function, items, workers: int):
             yield pending.popleft().result()
 
 
-def _write_tsv(path: Path, columns, rows, sidecar: dict, names, participants) -> None:
+def _write_tsv(path: Path, columns, rows, sidecar: dict, ref: _Reference) -> None:
     """TSV with the participants.tsv columns appended (renamed if they clash), and sidecar."""
-    pcols = tables.participant_columns(names, columns)
-    rows = [{**r, **{new: participants.get(r['participant_id'], {}).get(old)
-                     for old, new in pcols.items()}} for r in rows]
+    pcols = tables.participant_columns(ref.names, columns)
+    rows = ({**r, **{new: ref.participants.get(r['participant_id'], {}).get(old)
+                     for old, new in pcols.items()}} for r in rows)
     descriptions = {**DESCRIPTIONS, **tables.participant_descriptions(pcols)}
     columns = (*columns, *pcols.values())
-    text = '\n'.join(['\t'.join(columns), *('\t'.join(tsv_cell(r.get(c)) for c in columns)
-                                            for r in rows)]) + '\n'
-    atomic_write_bytes(path, text.encode('utf-8'))
-    write_json(path.with_suffix('.json'), {**tables.sidecar(columns, descriptions), **sidecar})
+    tsv.write_tsv(path, columns, rows)
+    write_json(sidecar_of(path), {**tables.sidecar(columns, descriptions), **sidecar})
 
 
-def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict,
-                      progress) -> dict:
-    """Fit the reference model, write every participant's z map, regional z table and flagged
-    clusters; returns {key: path} of what was written."""
-    column, value = settings.reference_group
-    table = Path(settings.bids_dir) / 'participants.tsv'
+def _reference(options: NormativeOptions, bids_dir, runs, qc_rows) -> _Reference:
+    """Check participants.tsv and the options; code the covariates; choose the reference."""
+    table = Path(bids_dir) / 'participants.tsv'
     if not table.is_file():
         raise InputMissingError('file missing (needed by --reference-group)', path=table,
                                 field='--reference-group')
-    names, participants = collect.read_participants(settings.bids_dir)
-    for col, flag in ((column, '--reference-group'),
-                      *((c, '--normative-covariates') for c in settings.normative_covariates)):
+    names, participants = collect.read_participants(bids_dir)
+    for col, flag in ((options.column, '--reference-group'),
+                      *((c, '--normative-covariates') for c in options.covariates)):
         if col not in names:
             raise UsageError(f'no column {col!r} (columns: {", ".join(names) or "none"})',
                              path=table, field=flag)
@@ -225,22 +212,28 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
     by_subject = defaultdict(list)
     for unit in units:
         by_subject[unit.participant_id].append(unit)
-    candidates = [pid for pid in by_subject if _value(participants, pid, column) == value]
-    coding = _covariate_coding(settings.normative_covariates, participants, candidates, table)
+    cells = {pid: {c: cell_value(participants.get(pid, {}).get(c))
+                   for c in (options.column, *options.covariates)} for pid in by_subject}
+    candidates = [pid for pid in by_subject if cells[pid][options.column] == options.value]
+    try:
+        coding = CovariateCoding.from_reference(options.covariates,
+                                                [cells[pid] for pid in candidates])
+    except ValueError as exc:
+        raise UsageError(str(exc), path=table, field='--normative-covariates') from None
     not_scored, x_of = {}, {}
     for pid in by_subject:
         try:
-            x_of[pid] = _covariates(participants, pid, coding)
-        except _NotScored as exc:
+            x_of[pid] = coding.encode(cells[pid])
+        except NotScored as exc:
             not_scored[pid] = str(exc)
             LOGGER.warning('%s: no normative z (%s)', pid, exc)
     reference = [pid for pid in candidates if pid in x_of]
-    n_params = 1 + sum(1 if k == 'numeric' else len(k) - 1 for k in coding.values())
+    n_params = coding.n_params
     if len(reference) < n_params + 2:
         raise InputMissingError(
-            f'{len(reference)} reference participant(s) with {column}={value} and included '
-            f'template-space CBF; the model ({n_params} parameter(s)) needs at least '
-            f'{n_params + 2}', path=table, field='--reference-group')
+            f'{len(reference)} reference participant(s) with {options.column}={options.value} '
+            f'and included template-space CBF; the model ({n_params} parameter(s)) needs at '
+            f'least {n_params + 2}', path=table, field='--reference-group')
     warnings = []
     if len(reference) - n_params - 1 < MIN_DOF_WITHOUT_WARNING:
         warnings.append(
@@ -248,127 +241,158 @@ def normative_outputs(settings, group_dir: Path, runs, qc_rows, provenance: dict
             f'leave-one-out SD has {len(reference) - n_params - 1} degree(s) of freedom, so z '
             'is unstable and heavy-tailed; treat it as descriptive')
         LOGGER.warning('normative z: %s', warnings[-1])
-    centre = (np.mean([x_of[pid] for pid in reference], axis=0) if n_params > 1
-              else np.zeros(0))
-    rows_of = {pid: design(1, np.asarray(x_of[pid])[None, :] if n_params > 1 else None,
-                           centre=centre)[0] for pid in x_of}
+    centre, rows_of = coding.design_rows(x_of, reference)
+    return _Reference(table, names, participants, units, by_subject, reference, coding, centre,
+                      rows_of, not_scored, warnings)
 
-    first = nb.load(str(units[0].paths[0]))
-    shape, affine = first.shape[:3], first.affine
-    fwhm = settings.normative_fwhm
-    model = NormativeModel(shape, n_params)
-    ref_maps = {pid: tuple(p for u in by_subject[pid] for p in u.paths) for pid in reference}
-    workers = max(1, settings.nprocs)
-    images = _ordered_map(lambda pid: _smoothed(ref_maps[pid], first, fwhm), reference, workers)
-    for i, (pid, image) in enumerate(zip(reference, images, strict=True), start=1):
-        model.add(image, rows_of[pid])  # in order: the sums are the same bytes every time
-        progress.step(f'normative model: {i}/{len(reference)} reference participant(s)')
-    model.fit()
 
-    written = {}
-    base = {'ReferenceGroup': f'{column}={value}',
-            'ReferenceParticipants': reference,
+def _sidecars(options: NormativeOptions, ref: _Reference, provenance: dict) -> tuple[dict, dict]:
+    """(fields of every output, fields of the voxelwise outputs)."""
+    base = {'ReferenceGroup': f'{options.column}={options.value}',
+            'ReferenceParticipants': ref.reference,
             'Model': 'voxelwise (or regionwise) ordinary least squares of the reference '
                      "participants' CBF on an intercept"
-                     + (' and the covariates' if coding else '') + '; z = (CBF - prediction) '
-                     '/ residual SD; reference participants leave-one-out (closed form)',
-            'Covariates': {c: ('numeric, centred on the reference mean' if k == 'numeric' else
-                               {'Levels': k, 'Baseline': k[0],
-                                'Coding': 'one indicator column per other level, centred'})
-                           for c, k in coding.items()},
-            'CovariateCentre': [float(c) for c in centre],
+                     + (' and the covariates' if ref.coding.covariates else '')
+                     + '; z = (CBF - prediction) / residual SD; reference participants '
+                     'leave-one-out (closed form)',
+            'Covariates': ref.coding.to_sidecar(),
+            'CovariateCentre': [float(c) for c in ref.centre],
             'Averaging': "a reference participant's included runs (all sessions) are averaged; "
                          "each scored session is the mean of that session's included runs",
-            'NotScored': not_scored, 'Warnings': warnings, 'SpatialReference': collect.TEMPLATE,
+            'NotScored': ref.not_scored, 'Warnings': ref.warnings, 'SpatialReference': TEMPLATE,
             'Software': f'bids-asl {__version__}', **provenance}
-    maps = {**base, 'SmoothingFWHM': fwhm,
+    maps = {**base, 'SmoothingFWHM': options.fwhm,
             'SmoothingNote': 'Gaussian within each map\'s brain mask (mask-normalised), before '
                              'the model'}
-    for desc, data, meaning, unit, dtype in (
-            ('normativeMean', model.mean, 'reference model prediction at the covariate centre',
-             'mL/100g/min', np.float32),
-            ('normativeSd', model.sd, 'reference residual SD', 'mL/100g/min', np.float32),
-            ('normativeCount', model.n, 'reference participants with a value', 'participants',
-             np.int16)):
-        path = group_dir / f'group_space-{collect.TEMPLATE}_desc-{desc}_cbf.nii.gz'
-        atomic_write_bytes(path, nifti_bytes(data, first, dtype=dtype))
-        write_json(path.with_name(path.name.replace('.nii.gz', '.json')),
-                   {**maps, 'Units': unit, 'Description': f'CBF: {meaning}'})
-        written[desc] = path
+    return base, maps
 
+
+def _fit_maps(options: NormativeOptions, ref: _Reference, first: nb.Nifti1Image, progress
+              ) -> tuple[NormativeModel, dict]:
+    """The voxelwise model of the reference participants' smoothed maps; returns it and the
+    maps it was fitted on (participant_id → paths), for leave-one-out."""
+    model = NormativeModel(first.shape[:3], ref.coding.n_params)
+    ref_maps = {pid: tuple(p for u in ref.by_subject[pid] for p in u.paths)
+                for pid in ref.reference}
+    images = _ordered_map(lambda pid: _smoothed(ref_maps[pid], first, options.fwhm),
+                          ref.reference, max(1, options.nprocs))
+    for i, (pid, image) in enumerate(zip(ref.reference, images, strict=True), start=1):
+        model.add(image, ref.rows_of[pid])  # in order: the sums are the same bytes every time
+        progress.step(f'normative model: {i}/{len(ref.reference)} reference participant(s)')
+    model.fit()
+    return model, ref_maps
+
+
+def _write_model(output_dir, model: NormativeModel, first, maps: dict) -> dict:
+    written = {}
+    for stat, data, meaning, unit, dtype in (
+            ('Mean', model.mean, 'reference model prediction at the covariate centre',
+             'mL/100g/min', np.float32),
+            ('Sd', model.sd, 'reference residual SD', 'mL/100g/min', np.float32),
+            ('Count', model.n, 'reference participants with a value', 'participants',
+             np.int16)):
+        path = (path_for(output_dir, 'normative_count', 'group') if stat == 'Count' else
+                path_for(output_dir, 'normative_map', 'group', Stat=stat))
+        atomic_write_bytes(path, nifti_bytes(data, first, dtype=dtype))
+        write_json(sidecar_of(path), {**maps, 'Units': unit, 'Description': f'CBF: {meaning}'})
+        written[f'normative{stat}'] = path
+    return written
+
+
+def _cluster_search(options: NormativeOptions, first):
+    """(grey-matter search mask, region_at(peak) or None, minimum cluster voxels)."""
+    shape, affine = first.shape[:3], first.affine
     grey = sample_linear(*templates.load_template('gm'), shape, affine) >= GM_THRESHOLD
     region_at = None
-    if settings.atlases:
-        atlas = settings.atlases[0]
+    if options.region_atlas:
+        atlas = options.region_atlas
         labels = regions.labels_on_grid(
             *templates.load_atlas(atlas), shape, affine,
             probabilistic=templates.ATLASES[atlas].kind == 'prob',
             threshold=templates.MAXPROB_THRESHOLD)
         region_at = regions.region_lookup(labels, affine, templates.atlas_names(atlas), atlas)
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
-    min_voxels = max(1, math.ceil(settings.normative_min_volume / voxel_mm3))
-    z_dir = group_dir / Z_DIR
-    cluster_rows = []
+    return grey, region_at, max(1, math.ceil(options.min_volume / voxel_mm3))
+
+
+def _score_sessions(options, output_dir, ref: _Reference, model, ref_maps, first, maps,
+                    progress) -> tuple[list[dict], int]:
+    """Write every scorable session's z map; returns the flagged clusters' rows and the
+    number of maps."""
+    grey, region_at, min_voxels = _cluster_search(options, first)
+    affine = first.affine
 
     def score(unit: _Unit) -> list[dict]:
-        """Write the session's z map; its flagged clusters as table rows."""
         pid = unit.participant_id
-        image = _smoothed(unit.paths, first, fwhm)
+        image = _smoothed(unit.paths, first, options.fwhm)
         left_out = None
         if pid in ref_maps:
             left_out = image if unit.paths == ref_maps[pid] else _smoothed(ref_maps[pid],
-                                                                           first, fwhm)
-        z = model.z(image, rows_of[pid], left_out=left_out)
-        path = z_dir / f'{unit.stem}_space-{collect.TEMPLATE}_desc-normativeZ_cbf.nii.gz'
+                                                                           first, options.fwhm)
+        z = model.z(image, ref.rows_of[pid], left_out=left_out)
+        path = path_for(output_dir, 'normative_z', unit.stem)
         atomic_write_bytes(path, nifti_bytes(z, first, dtype=np.float32))
-        write_json(path.with_name(path.name.replace('.nii.gz', '.json')),
-                   {**maps, 'Units': 'z', 'Sources': [derivative_uri(settings.output_dir, p)
+        write_json(sidecar_of(path),
+                   {**maps, 'Units': 'z', 'Sources': [derivative_uri(output_dir, p)
                                                       for p in unit.paths],
                     'LeaveOneOut': left_out is not None,
                     'Description': 'CBF z-score against the reference group (NaN where the '
                                    'model has fewer than p + 2 reference values or the map '
                                    'has none)'})
-        return [{'participant_id': pid,
-                 'session_id': f'ses-{unit.session}' if unit.session else 'n/a',
+        return [{'participant_id': pid, 'session_id': unit.session_id,
                  'reference': 'yes' if left_out is not None else 'no',
                  'cluster': c.index, 'direction': c.sign, 'n_voxels': c.n_voxels,
                  'volume_mm3': c.volume_mm3, 'peak_z': c.peak, 'mean_z': c.mean,
                  'peak_x': c.peak_mm[0], 'peak_y': c.peak_mm[1], 'peak_z_mm': c.peak_mm[2],
                  'peak_region': region_at(c.peak_mm) if region_at else 'n/a'}
-                for c in regions.clusters(z, affine, settings.normative_z_threshold,
-                                          min_voxels, where=grey)]
+                for c in regions.clusters(z, affine, options.z_threshold, min_voxels,
+                                          where=grey)]
 
-    scored = [u for u in units if u.participant_id in x_of]
-    for i, rows in enumerate(_ordered_map(score, scored, workers), start=1):
+    scored = [u for u in ref.units if u.participant_id in ref.rows_of]
+    cluster_rows = []
+    for i, rows in enumerate(_ordered_map(score, scored, max(1, options.nprocs)), start=1):
         cluster_rows += rows
         progress.step(f'normative z maps: {i}/{len(scored)} session(s)')
-    written['normativeZ'] = z_dir
-    clusters_path = group_dir / 'group_desc-normativeClusters_cbf.tsv'
+    return cluster_rows, len(scored)
+
+
+def normative_outputs(options: NormativeOptions, *, bids_dir, output_dir, runs, qc_rows,
+                      provenance: dict, progress) -> dict:
+    """Fit the reference model, write every participant's z map, regional z table and flagged
+    clusters; returns {key: path} of what was written."""
+    ref = _reference(options, bids_dir, runs, qc_rows)
+    first = nb.load(str(ref.units[0].paths[0]))
+    base, maps = _sidecars(options, ref, provenance)
+    model, ref_maps = _fit_maps(options, ref, first, progress)
+    written = _write_model(output_dir, model, first, maps)
+    cluster_rows, n_maps = _score_sessions(options, output_dir, ref, model, ref_maps, first,
+                                           maps, progress)
+    written['normativeZ'] = Path(output_dir) / LEVELS['normative'].folder
+    clusters_path = path_for(output_dir, 'normative_clusters', 'group')
     _write_tsv(clusters_path, CLUSTER_COLUMNS, cluster_rows,
-               {**maps, 'ClusterThreshold': settings.normative_z_threshold,
-                'MinimumClusterVolume': settings.normative_min_volume,
+               {**maps, 'ClusterThreshold': options.z_threshold,
+                'MinimumClusterVolume': options.min_volume,
                 'ClusterConnectivity': 26,
                 'ClusterSearchMask': f'template grey-matter probability >= {GM_THRESHOLD}',
-                'RegionAtlas': settings.atlases[0] if settings.atlases else 'n/a'},
-               names, participants)
+                'RegionAtlas': options.region_atlas or 'n/a'}, ref)
     written['normativeClusters'] = clusters_path
-    regional = _regional_z(units, by_subject, reference, rows_of, x_of)
+    regional = _regional_z(ref)
     if regional:
-        path = group_dir / 'group_desc-normativeZ_cbf.tsv'
+        path = path_for(output_dir, 'normative_regional', 'group')
         _write_tsv(path, REGION_COLUMNS, regional,
-                   {**base, 'Smoothing': 'none (regional means of the per-run tables)'},
-                   names, participants)
+                   {**base, 'Smoothing': 'none (regional means of the per-run tables)'}, ref)
         written['normativeRegional'] = path
-    progress.stage(None, f'normative z: {len(reference)} reference participant(s), '
-                         f'{len(scored)} map(s), {len(cluster_rows)} flagged cluster(s)')
+    progress.stage(None, f'normative z: {len(ref.reference)} reference participant(s), '
+                         f'{n_maps} map(s), {len(cluster_rows)} flagged cluster(s)')
     return written
 
 
-def _regional_z(units, by_subject, reference, rows_of, x_of) -> list[dict]:
+def _regional_z(ref: _Reference) -> list[dict]:
     """Long-format regional z rows, from the per-run atlas tables."""
+    units, by_subject, reference, rows_of = ref.units, ref.by_subject, ref.reference, ref.rows_of
     per_run = {r.prefix: _run_regional(r) for u in units for r in u.runs}
     unit_values = {u: _mean_values(per_run[r.prefix] for r in u.runs)
-                   for u in units if u.participant_id in x_of}
+                   for u in units if u.participant_id in rows_of}
     ref_values = {pid: _mean_values(per_run[r.prefix] for u in by_subject[pid] for r in u.runs)
                   for pid in reference}
     keys = list(dict.fromkeys(k for v in (*ref_values.values(), *unit_values.values())
@@ -392,8 +416,7 @@ def _regional_z(units, by_subject, reference, rows_of, x_of) -> list[dict]:
         for j, (atlas, index, region, hemi) in enumerate(keys):
             if not math.isfinite(y[j]):
                 continue
-            rows.append({'participant_id': pid,
-                         'session_id': f'ses-{unit.session}' if unit.session else 'n/a',
+            rows.append({'participant_id': pid, 'session_id': unit.session_id,
                          'reference': 'yes' if pid in ref_vectors else 'no', 'atlas': atlas,
                          'index': index, 'region': region, 'hemisphere': hemi,
                          'cbf': float(y[j]), 'expected': float(score['expected'][j]),

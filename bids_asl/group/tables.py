@@ -1,13 +1,10 @@
-"""Group tables: QC (one row per run) and long-format regional and tissue CBF, as TSV text."""
+"""Group tables: QC (one row per run) and long-format regional and tissue CBF, as rows."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from bids_asl import qcrules
-from bids_asl.io import collect
-from bids_asl.io.qctable import QC_COLUMNS
+from bids_asl.io import collect, tsv
+from bids_asl.io.qctable import DERIVED_QC_COLUMNS, QC_COLUMNS
 
 ID_COLUMNS = ('participant_id', 'session_id', 'run', 'source')
 REGIONAL_COLUMNS = (*ID_COLUMNS, 'atlas', 'index', 'region', 'hemisphere', 'mean', 'sd',
@@ -19,12 +16,6 @@ QC_EXTRA = ('score_rejected_fraction', 'excluded', 'exclusion_reason')
 HEMISPHERES = {'bilateral': ('mean', 'sd', 'n_voxels'),
                'left': ('mean_left', 'sd_left', 'n_left'),
                'right': ('mean_right', 'sd_right', 'n_right')}
-
-
-def _na(value) -> str:
-    if value is None or value == '':
-        return 'n/a'
-    return f'{value:.6g}' if isinstance(value, float) else str(value)
 
 
 def ids(run: collect.RunOutputs) -> dict:
@@ -43,21 +34,12 @@ def participant_descriptions(pcols: dict[str, str]) -> dict[str, str]:
     return {new: f'participants.tsv column {old!r}' for old, new in pcols.items()}
 
 
-def tsv_text(columns, rows) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter='\t', lineterminator='\n')
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_na(row.get(c)) for c in columns])
-    return buf.getvalue()
-
-
 def qc_rows(runs, rules) -> list[dict]:
     """One QC row per run (n/a where the run has no QC table), with exclusion decisions."""
     out = []
     for run in runs:
-        path = run.find('cbf', desc='qc', extension='.tsv')
-        rows = collect.read_tsv(path) if path else []
+        path = run.find('qc')
+        rows = tsv.read_tsv(path) if path else []
         row = {**(rows[0] if rows else {}), **ids(run)}
         row.update({k: v for k, v in qcrules.derived_metrics(row).items()})
         reasons = qcrules.exclusion_reasons(row, rules)
@@ -71,13 +53,9 @@ def qc_columns() -> tuple[str, ...]:
     return (*ID_COLUMNS, *(c for c in QC_COLUMNS if c not in ID_COLUMNS), *QC_EXTRA)
 
 
-def _cell(value) -> str:
-    return 'n/a' if value is None or value == '' else str(value)
-
-
 def _base(run, participant: dict, pcols: dict) -> tuple[list[str], list[str]]:
-    return ([_cell(v) for v in ids(run).values()],
-            [_cell(participant.get(old)) for old in pcols])
+    return ([tsv.cell(v) for v in ids(run).values()],
+            [tsv.cell(participant.get(old)) for old in pcols])
 
 
 def regional_rows(run: collect.RunOutputs, excluded: str, participant: dict,
@@ -87,39 +65,34 @@ def regional_rows(run: collect.RunOutputs, excluded: str, participant: dict,
     out = []
     base, extra = _base(run, participant, pcols)
     for atlas, path in run.regional_tables().items():
-        for row in collect.read_tsv(path):
-            head = [*base, _cell(row.get('atlas') or atlas), _cell(row.get('index')),
-                    _cell(row.get('region'))]
+        for row in tsv.iter_rows(path):
+            head = [*base, tsv.cell(row.get('atlas') or atlas), tsv.cell(row.get('index')),
+                    tsv.cell(row.get('region'))]
             for hemi, (mean, sd, n) in HEMISPHERES.items():
-                out.append([*head, hemi, _cell(row.get(mean)), _cell(row.get(sd)),
-                            _cell(row.get(n)), excluded, *extra])
+                out.append([*head, hemi, tsv.cell(row.get(mean)), tsv.cell(row.get(sd)),
+                            tsv.cell(row.get(n)), excluded, *extra])
     return out
 
 
 def tissue_rows(run: collect.RunOutputs, excluded: str, participant: dict,
                 pcols: dict) -> list[list[str]]:
-    path = run.find('cbf', desc='tissue', extension='.tsv')
+    path = run.find('tissue')
     if path is None:
         return []
     base, extra = _base(run, participant, pcols)
     keys = TISSUE_COLUMNS[len(ID_COLUMNS):-1]
-    return [[*base, *(_cell(row.get(k)) for k in keys), excluded, *extra]
-            for row in collect.read_tsv(path)]
-
-
-def rows_text(columns, rows: list[list[str]]) -> str:
-    """TSV of rows already in column order (cells without tabs or newlines)."""
-    return '\n'.join(['\t'.join(columns), *('\t'.join(r) for r in rows)]) + '\n'
+    return [[*base, *(tsv.cell(row.get(k)) for k in keys), excluded, *extra]
+            for row in tsv.iter_rows(path)]
 
 
 def sidecar(columns, descriptions: dict) -> dict:
-    return {c: {'Description': descriptions[c]} for c in columns if c in descriptions}
+    return tsv.column_sidecar(descriptions, columns)
 
 
 DESCRIPTIONS = {
     **QC_COLUMNS,
+    **DERIVED_QC_COLUMNS,
     'run': 'run entity of the ASL series, or n/a',
-    'score_rejected_fraction': 'ΔM volumes rejected by SCORE / all ΔM volumes',
     'excluded': 'yes when a group exclusion rule matched this run (see the JSON '
                 '"ExclusionRules"); excluded runs are left out of the group maps',
     'exclusion_reason': 'the rules that matched, separated by ";", or n/a',

@@ -13,7 +13,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_asl.io.anatoutputs import write_run_anat, write_subject_anat
-from bids_asl.io.derivatives import derivative_path
+from bids_asl.io.naming import path_for, sidecar_of
 from bids_asl.io.outputs import write_run_outputs
 
 #: Anatomy-derived files of a run (workflows.anat.RUN_ANAT_FILES).
@@ -104,8 +104,7 @@ class WriteDerivatives(SimpleInterface):
     def _write_anat(self, anat: dict) -> list[str]:
         import json  # noqa: PLC0415
 
-        sidecar = derivative_path(self.inputs.output_dir, self.inputs.entities,
-                                  self.inputs.prefix, 'cbf', extension='.json')
+        sidecar = sidecar_of(path_for(self.inputs.output_dir, 'cbf', self.inputs.prefix))
         value = lambda k: getattr(self.inputs, k)  # noqa: E731
         return write_run_anat(
             output_dir=self.inputs.output_dir, entities=self.inputs.entities,

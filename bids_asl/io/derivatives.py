@@ -1,10 +1,12 @@
-"""Derivative names, JSON sidecars and ``dataset_description.json``: all written atomically."""
+"""Derivative URIs, JSON sidecars and ``dataset_description.json``: all written atomically.
+
+File names come from the naming table, :mod:`bids_asl.io.naming`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from bids_asl.errors import OutputError
@@ -26,22 +28,6 @@ LOG_PATTERNS = ('logs', 'sub-*/log')
 REPORT_PATTERNS = ('sub-*.html', 'group.html', 'group')
 
 
-_LABEL = re.compile(r'[A-Za-z0-9]+')
-
-
-def run_dir(output_dir, entities: dict) -> Path:
-    """``OUTPUT/sub-<label>[/ses-<label>]/perf``; labels must be alphanumeric (BIDS)."""
-    for key in ('subject', 'session'):
-        label = entities.get(key)
-        if (key == 'subject' or label) and not _LABEL.fullmatch(str(label)):
-            raise OutputError(f'{label!r} is not a BIDS label (letters and digits only)',
-                              path=output_dir, field=key)
-    out = Path(output_dir) / f'sub-{entities["subject"]}'
-    if entities.get('session'):
-        out = out / f'ses-{entities["session"]}'
-    return out / 'perf'
-
-
 def check_inside(output_dir, path) -> Path:
     """``path``, after refusing one that resolves outside ``output_dir`` (``..``, a symlinked
     folder planted in the output dataset)."""
@@ -57,26 +43,6 @@ def check_inside(output_dir, path) -> Path:
         raise OutputError('resolves outside the output directory (".." or a symlink); '
                           'refusing to write there', path=path, field='output_dir') from None
     return target
-
-
-#: Derivative entities added after the source's own, in BIDS order.
-DERIVATIVE_ENTITIES = ('from', 'to', 'mode', 'space', 'seg', 'label', 'desc')
-
-
-def derivative_name(prefix: str, suffix: str, extension: str = '.nii.gz', **entities) -> str:
-    """``<prefix>[_from-…][_to-…][_mode-…][_space-…][_seg-…][_label-…][_desc-…]_<suffix><ext>``
-    (entities given as None or '' are left out)."""
-    parts = [prefix] + [f'{k}-{entities[k]}' for k in DERIVATIVE_ENTITIES if entities.get(k)]
-    return '_'.join(parts) + f'_{suffix}{extension}'
-
-
-def derivative_path(output_dir, entities: dict, prefix: str, suffix: str, *,
-                    desc: str | None = None, extension: str = '.nii.gz') -> Path:
-    """Path of a derivative of the run whose source stem is ``prefix``.
-
-    ``desc`` is inserted after the source entities, which BIDS orders before ``desc``.
-    """
-    return run_dir(output_dir, entities) / derivative_name(prefix, suffix, extension, desc=desc)
 
 
 def raw_uri(bids_dir, path) -> str:

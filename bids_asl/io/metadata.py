@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bids_asl.constants import VOLUME_TYPES
 from bids_asl.errors import MetadataError
 from bids_asl.io.imagecheck import ImageCheck, check_image
 
 ASL_TYPES = ('PCASL', 'CASL', 'PASL')
 M0_TYPES = ('Separate', 'Included', 'Estimate', 'Absent')
 BOLUS_TECHNIQUES = ('QUIPSS', 'QUIPSSII', 'Q2TIPS')
-VOLUME_TYPES = ('control', 'label', 'm0scan', 'deltam', 'cbf', 'noRF')
 
 #: Plausible ranges (inclusive) of timing fields, in seconds.  A value above the range is
 #: usually milliseconds given where BIDS wants seconds.

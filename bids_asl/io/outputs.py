@@ -13,21 +13,14 @@ import numpy as np
 
 from bids_asl import __version__
 from bids_asl.io import images
-from bids_asl.io.derivatives import (
-    check_inside,
-    derivative_path,
-    derivative_uri,
-    json_bytes,
-    raw_uri,
-)
+from bids_asl.io.derivatives import check_inside, derivative_uri, json_bytes, raw_uri
 from bids_asl.io.metadata import AslParams
+from bids_asl.io.naming import CBF_UNITS, path_for, sidecar_of
 from bids_asl.io.qctable import CONFOUND_COLUMNS, qc_row, qc_sidecar
 
-CBF_UNITS = 'mL/100g/min'
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name.replace('.nii.gz', '.json'))
+#: The run's images, by their keys in the naming table (also the keys of ``files``).
+RUN_IMAGES = ('mask', 'm0', 'deltam_mean', 'cbf', 'cbf_timeseries', 'att', 'cbf_se', 'att_se',
+              'rsquared', 'abv', 'score_cbf', 'scrub_cbf')
 
 
 def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, params: dict,
@@ -36,14 +29,7 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
                       ) -> list[str]:
     """Write the derivatives of one run; ``files`` maps output keys to work-dir NIfTIs."""
     p = AslParams.from_dict(params)
-    path = lambda suffix, desc=None: derivative_path(output_dir, entities, prefix, suffix,  # noqa: E731
-                                                     desc=desc)
-    targets = {'mask': path('mask', 'brain'), 'm0': path('m0scan', 'calibration'),
-               'deltam_mean': path('deltam', 'mean'), 'cbf': path('cbf'),
-               'cbf_timeseries': path('cbf', 'timeseries'), 'att': path('att'),
-               'cbf_se': path('cbf', 'stderr'), 'att_se': path('att', 'stderr'),
-               'rsquared': path('rsquared', 'fit'), 'abv': path('abv'),
-               'score_cbf': path('cbf', 'score'), 'scrub_cbf': path('cbf', 'scrub')}
+    targets = {key: path_for(output_dir, key, prefix) for key in RUN_IMAGES}
     for target in targets.values():  # before anything resolves a path through a symlink
         check_inside(output_dir, target)
     raw_sources = [raw_uri(bids_dir, p.asl_file)]
@@ -91,8 +77,7 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
                        'Description': 'arterial blood volume fraction (macrovascular component)'}
     sidecars['score_cbf'] = {**quant, 'Description': 'mean CBF over the volumes kept by SCORE '
                                                       '(Dolui 2017); see the confounds table',
-                             'QC': 'bids::' + derivative_path(output_dir, entities, prefix, 'cbf',
-                                                             desc='qc', extension='.tsv')
+                             'QC': 'bids::' + path_for(output_dir, 'qc', prefix)
                              .relative_to(output_dir).as_posix()}
     sidecars['scrub_cbf'] = {**quant, 'Description': 'SCRUB-style robust CBF (Huber '
                                                      'M-estimate per voxel with a structural '
@@ -109,7 +94,7 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
         data, img = images.load(files[key])
         dtype = np.uint8 if key == 'mask' else np.float32
         items.append((target, images.nifti_bytes(data, img, dtype=dtype)))
-        items.append((_sidecar(target),
+        items.append((sidecar_of(target),
                       json_bytes({k: v for k, v in sidecars[key].items() if v is not None})))
         written.append(str(target))
     tables = _tables(output_dir, entities, prefix, files, qc_metrics, motion_info, raw_sources)
@@ -125,15 +110,13 @@ def write_run_outputs(*, output_dir, bids_dir, prefix: str, entities: dict, para
 def _tables(output_dir, entities, prefix, files, qc_metrics, motion_info, raw_sources):
     items = []
     if 'confounds' in files:
-        target = derivative_path(output_dir, entities, prefix, 'timeseries', desc='confounds',
-                                 extension='.tsv')
+        target = path_for(output_dir, 'confounds', prefix)
         items.append((target, Path(files['confounds']).read_bytes()))
-        items.append((target.with_suffix('.json'),
+        items.append((sidecar_of(target),
                       json_bytes({**CONFOUND_COLUMNS, 'Sources': raw_sources,
                                   'Realignment': motion_info or {}})))
     if qc_metrics is not None:
-        target = derivative_path(output_dir, entities, prefix, 'cbf', desc='qc',
-                                 extension='.tsv')
+        target = path_for(output_dir, 'qc', prefix)
         items.append((target, qc_row(qc_metrics, entities, prefix).encode()))
-        items.append((target.with_suffix('.json'), json_bytes(qc_sidecar())))
+        items.append((sidecar_of(target), json_bytes(qc_sidecar())))
     return items

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from bids_asl.io.tsv import column_sidecar, tsv_text
 
 #: Column → description, in table order (also rendered into docs/qc.md by a test).
 QC_COLUMNS = {
@@ -32,10 +32,15 @@ QC_COLUMNS = {
     'tissue_maps': 'yes when GM/WM/CSF maps were available for the tissue metrics, else none',
 }
 
+#: Metrics derived from a QC row (:func:`bids_asl.qcrules.derived_metrics`), in the group table.
+DERIVED_QC_COLUMNS = {
+    'score_rejected_fraction': 'ΔM volumes rejected by SCORE / all ΔM volumes',
+}
+
 #: Numeric QC columns (and derived metrics) that group exclusion rules may test.
 RULE_METRICS = (*(c for c in QC_COLUMNS if c not in ('participant_id', 'session_id', 'source',
                                                       'score_rejected_volumes', 'tissue_maps')),
-                'score_rejected_fraction')
+                *DERIVED_QC_COLUMNS)
 
 CONFOUND_COLUMNS = {
     'trans_x': {'Description': 'translation along x (RAS)', 'Units': 'mm'},
@@ -54,23 +59,13 @@ CONFOUND_COLUMNS = {
 }
 
 
-def tsv_cell(value) -> str:
-    """A TSV cell: n/a for None and non-finite floats, floats with 6 significant digits."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return 'n/a'
-    if isinstance(value, float):
-        return f'{value:.6g}'
-    return str(value)
-
-
 def qc_row(metrics: dict, entities: dict, source: str) -> str:
     """Header and one row of the QC table."""
     values = {'participant_id': f'sub-{entities["subject"]}',
               'session_id': f'ses-{entities["session"]}' if entities.get('session') else None,
               'source': source, **metrics}
-    return ('\t'.join(QC_COLUMNS) + '\n'
-            + '\t'.join(tsv_cell(values.get(col)) for col in QC_COLUMNS) + '\n')
+    return tsv_text(QC_COLUMNS, [values])
 
 
 def qc_sidecar() -> dict:
-    return {col: {'Description': text} for col, text in QC_COLUMNS.items()}
+    return column_sidecar(QC_COLUMNS)

@@ -20,9 +20,9 @@ from pathlib import Path
 import nibabel as nb
 import numpy as np
 
+from bids_asl.constants import TEMPLATE  # noqa: F401 - io.templates.TEMPLATE, re-exported
 from bids_asl.errors import InputMissingError, UsageError
 
-TEMPLATE = 'MNI152NLin2009aSym'
 TEMPLATE_RESOLUTION_MM = 2.0
 
 

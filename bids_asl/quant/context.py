@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Volume types allowed by BIDS in ``aslcontext.tsv`` (case-sensitive).
-VOLUME_TYPES = ('control', 'label', 'm0scan', 'deltam', 'cbf', 'noRF')
+from bids_asl.constants import VOLUME_TYPES
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from bids_asl.quant.outliers import TISSUE_THRESHOLD
+from bids_asl.quant.stats import describe
 
 DEFAULT_RINGS_MM = ((0.0, 2.0), (2.0, 4.0))
 DEFAULT_NAWM_BANDS_MM = ((0.0, 5.0), (5.0, 10.0), (10.0, 20.0), (20.0, np.inf))
@@ -35,11 +36,10 @@ class LesionRow:
 
 
 def _row(kind, lesion, band, values, voxel_mm3) -> LesionRow:
-    n = int(values.size)
-    return LesionRow(kind, lesion, band, n, n * voxel_mm3,
-                     float(values.mean()) if n else np.nan,
-                     float(np.median(values)) if n else np.nan,
-                     float(values.std(ddof=1)) if n > 1 else np.nan)
+    stats = describe(values)
+    n = stats['n']
+    return LesionRow(kind, lesion, band, n, n * voxel_mm3, stats['mean'], stats['median'],
+                     stats['sd'])
 
 
 def _band(lo: float, hi: float) -> str:

@@ -10,7 +10,10 @@ Without covariates this is exactly ``(y_i − mean of the others) / SD of the ot
 
 :class:`NormativeModel` accumulates the controls one image at a time (memory: a few arrays of
 the image shape, whatever the number of controls) and allows missing (non-finite) values per
-voxel: each voxel is fitted on the controls that have a value there.
+voxel: each voxel is fitted on the controls that have a value there. Accumulators filled from
+disjoint subsets (e.g. in threads) combine exactly with :meth:`NormativeModel.merge`.
+:class:`RunningMeanSD` is its intercept-only case: the streaming voxelwise mean and SD across
+subjects of the group maps.
 """
 
 from __future__ import annotations
@@ -45,24 +48,71 @@ class NormativeModel:
         self.p = int(n_params)
         self.n = np.zeros(self.shape, dtype=np.int64)
         self.shift = None
-        self._xtx = np.zeros((*self.shape, self.p, self.p))
+        # X'X per voxel; with the intercept alone (every row [1]: the group maps) it is n, not
+        # accumulated (one pass over the image fewer per subject)
+        self._xtx = None if self.p == 1 else np.zeros((*self.shape, self.p, self.p))
         self._xty = np.zeros((*self.shape, self.p))
         self._yty = np.zeros(self.shape)
         self._fitted = False
 
     def add(self, y: np.ndarray, x) -> None:
-        y = np.asarray(y, dtype=np.float64)
+        y = np.asarray(y)  # float32 stays float32 here: the subtraction promotes it
         x = np.asarray(x, dtype=np.float64).reshape(self.p)
         if y.shape != self.shape:
             raise ValueError(f'image shape {y.shape} differs from {self.shape}')
         ok = np.isfinite(y)
         if self.shift is None:
-            self.shift = np.where(ok, y, 0.0)
-        d = np.where(ok, y - self.shift, 0.0)
-        self.n += ok
-        self._xtx += ok[..., None, None] * np.outer(x, x)
-        self._xty += d[..., None] * x
-        self._yty += d * d
+            self.shift = np.where(ok, y, 0.0).astype(np.float64)
+        if x[0] != 1.0:
+            raise ValueError('the first design column is the intercept: 1')
+        d = np.subtract(y, self.shift, dtype=np.float64)
+        all_ok = bool(ok.all())
+        if all_ok:  # the common case, without masking
+            self.n += 1
+        else:
+            self.n += ok
+            d[~ok] = 0.0
+        if self._xtx is not None:
+            outer = np.outer(x, x)
+            self._xtx += outer if all_ok else ok[..., None, None] * outer
+        if self._xtx is None:  # intercept only: x = [1]
+            self._xty[..., 0] += d
+        else:
+            self._xty += d[..., None] * x
+        d *= d
+        self._yty += d
+        self._fitted = False
+
+    @property
+    def xtx(self) -> np.ndarray:
+        """X'X per voxel (shape + (p, p))."""
+        if self._xtx is None:
+            return self.n[..., None, None].astype(np.float64)
+        return self._xtx
+
+    def merge(self, other: NormativeModel) -> None:
+        """Add the images accumulated by ``other`` (same shape and design width, any shift).
+
+        Its sums are re-centred on this shift: with ``δ = c_other − c`` and the intercept in
+        the first design column, ``Σ x d' = Σ x d + δ Σ x`` and ``Σ d'² = Σ d² + 2 δ Σ d + n δ²``.
+        """
+        if other.shape != self.shape or other.p != self.p:
+            raise ValueError('cannot merge models of different shapes or designs')
+        if other.shift is None:
+            return
+        if self.shift is None:
+            self.n, self.shift = other.n.copy(), other.shift.copy()
+            self._xtx = None if other._xtx is None else other._xtx.copy()
+            self._xty, self._yty = other._xty.copy(), other._yty.copy()
+            self._fitted = False
+            return
+        delta = other.shift - self.shift
+        sum_d = other._xty[..., 0]
+        self._yty += other._yty + 2 * delta * sum_d + other.n * delta ** 2
+        self._xty += other._xty + delta[..., None] * other.xtx[..., :, 0]
+        if self._xtx is not None:
+            self._xtx += other._xtx
+        self.n += other.n
         self._fitted = False
 
     def fit(self) -> None:
@@ -70,7 +120,7 @@ class NormativeModel:
         ``p + 2`` controls have a value, or where the design is singular)."""
         n, p = self.n, self.p
         usable = n >= p + 2
-        xtx = np.where(usable[..., None, None], self._xtx, np.eye(p))
+        xtx = np.where(usable[..., None, None], self.xtx, np.eye(p))
         det = np.linalg.det(xtx)
         usable &= np.abs(det) > 1e-9 * np.abs(np.diagonal(xtx, axis1=-2, axis2=-1)).prod(-1)
         inv = np.linalg.inv(np.where(usable[..., None, None], xtx, np.eye(p)))
@@ -129,6 +179,37 @@ class NormativeModel:
     def _require_fit(self):
         if not self._fitted:
             self.fit()
+
+
+class RunningMeanSD(NormativeModel):
+    """Streaming voxelwise mean and SD (ddof = 1): the intercept-only normative model.
+
+    Keeps n, Σ(x − c) and Σ(x − c)² per voxel about the shift c = the first image (its
+    non-finite voxels 0), the textbook "shifted data" algorithm, free of cancellation when c is
+    near the mean. :meth:`result` equals ``np.nanmean`` / ``np.nanstd(ddof=1)`` of the stacked
+    images to rounding, and, unlike :meth:`NormativeModel.fit`, defines the mean from one image
+    and the SD from two.
+    """
+
+    _INTERCEPT = np.ones(1)
+
+    def __init__(self, shape):
+        super().__init__(shape, 1)
+
+    def add(self, image: np.ndarray) -> None:  # noqa: D102 - the model's add, intercept only
+        super().add(image, self._INTERCEPT)
+
+    def result(self, min_n: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, SD with ddof=1, n): NaN mean where n < max(min_n, 1), NaN SD where n < 2."""
+        n = self.n
+        shift = self.shift if self.shift is not None else np.zeros(n.shape)
+        s, ss = self._xty[..., 0], self._yty
+        safe = np.maximum(n, 1)
+        mean = np.where(n >= max(min_n, 1), shift + s / safe, np.nan)
+        m2 = np.maximum(ss - s ** 2 / safe, 0.0)
+        var = np.divide(m2, n - 1, out=np.full(n.shape, np.nan), where=n >= 2)
+        sd = np.where(n >= max(min_n, 2), np.sqrt(var), np.nan)
+        return mean, sd, n
 
 
 def normative_z(controls: np.ndarray, patients: np.ndarray | None = None, *,

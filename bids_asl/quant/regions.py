@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bids_asl.quant.stats import describe
+
 _HEMI_PATTERNS = (
     re.compile(r'^(?:left|right|lh|rh)[-_ ]+', re.IGNORECASE),
     re.compile(r'[-_ ](?:left|right|l|r|lh|rh)$', re.IGNORECASE),
@@ -71,13 +73,13 @@ class RegionRow:
     n_left: int
     n_right: int
     asymmetry_index: float
+    sd_left: float   # sample SD over the voxels with x < 0 (NaN with fewer than two)
+    sd_right: float
 
 
 def _stats(values: np.ndarray) -> tuple[float, float, float]:
-    if values.size == 0:
-        return np.nan, np.nan, np.nan
-    sd = float(np.std(values, ddof=1)) if values.size > 1 else np.nan
-    return float(np.mean(values)), float(np.median(values)), sd
+    stats = describe(values)
+    return stats['mean'], stats['median'], stats['sd']
 
 
 def regional_table(values: np.ndarray, labels: np.ndarray, names: dict[int, str],
@@ -94,12 +96,12 @@ def regional_table(values: np.ndarray, labels: np.ndarray, names: dict[int, str]
     for region, indices in groups.items():
         inside = np.isin(lab, indices)
         mean, median, sd = _stats(val[inside])
-        left, right = val[inside & (hemi < 0)], val[inside & (hemi > 0)]
-        mean_l = float(left.mean()) if left.size else np.nan
-        mean_r = float(right.mean()) if right.size else np.nan
+        left = describe(val[inside & (hemi < 0)])
+        right = describe(val[inside & (hemi > 0)])
         rows.append(RegionRow(region, tuple(indices), mean, median, sd, int(inside.sum()),
-                              mean_l, mean_r, int(left.size), int(right.size),
-                              float(asymmetry_index(mean_l, mean_r))))
+                              left['mean'], right['mean'], left['n'], right['n'],
+                              float(asymmetry_index(left['mean'], right['mean'])),
+                              sd_left=left['sd'], sd_right=right['sd']))
     return rows
 
 

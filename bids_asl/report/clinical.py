@@ -11,8 +11,9 @@ import re
 
 import numpy as np
 
-from bids_asl.io import collect
+from bids_asl.io import collect, tsv
 from bids_asl.io.images import load_canonical
+from bids_asl.io.naming import sidecar_of
 from bids_asl.report import figures
 
 #: Fixed symmetric display scales of the session comparison maps.
@@ -51,13 +52,13 @@ def lesion_label(row: dict) -> str:
 
 def lesions(run: collect.RunOutputs) -> dict | None:
     """The run's lesion table with readable row names, or None without ``--lesion-masks``."""
-    path = run.find('cbf', desc='lesions', extension='.tsv')
+    path = run.find('lesions')
     if path is None:
         return None
-    sidecar = collect.read_json(path.with_suffix('.json'))
+    sidecar = collect.read_json(sidecar_of(path))
     units = sidecar.get('Units', CBF_UNITS)
     rows = [{'name': lesion_label(r), 'row_class': 'sub' if r.get('kind') == 'ring' else '',
-             **r} for r in collect.read_tsv(path)]
+             **r} for r in tsv.read_tsv(path)]
     labels = {'name': 'region', 'n_voxels': 'voxels', 'volume_mm3': 'volume (mm³)',
               'mean': f'mean CBF ({units})', 'median': f'median CBF ({units})',
               'sd': f'SD of CBF ({units})'}
@@ -136,15 +137,13 @@ def comparisons(output_dir, subject: str) -> list[dict]:
     """One entry per session comparison of the subject (none without ``--compare-sessions``)."""
     out = []
     for comp in collect.find_comparisons(output_dir, subject):
-        sidecar = collect.read_json(comp.map().with_name(
-            comp.map().name.replace('.nii.gz', '.json')))
+        sidecar = collect.read_json(sidecar_of(comp.map()))
         a, b = _sessions(sidecar, comp.desc)
         clusters_path = comp.clusters()
-        cluster_info = collect.read_json(clusters_path.with_suffix('.json')) \
-            if clusters_path else {}
+        cluster_info = collect.read_json(sidecar_of(clusters_path)) if clusters_path else {}
         z_threshold = cluster_info.get('ZThreshold')
         figs, notes = _comparison_figures(comp, a, b, z_threshold)
-        clusters = collect.read_tsv(clusters_path) if clusters_path else None
+        clusters = tsv.read_tsv(clusters_path) if clusters_path else None
         cluster_labels = {
             'cluster': 'cluster', 'direction': 'direction', 'n_voxels': 'voxels',
             'volume_mm3': 'volume (mm³)', 'peak_z': 'peak z', 'mean_z': 'mean z',
@@ -158,7 +157,7 @@ def comparisons(output_dir, subject: str) -> list[dict]:
             'n_voxels_b': f'voxels ses-{b}'}
         regional = {}
         for atlas, path in comp.regional_tables().items():
-            rows = collect.read_tsv(path)
+            rows = tsv.read_tsv(path)
             regional[atlas] = {'rows': rows, 'columns': [
                 (c, h) for c, h in _columns(rows, region_labels) if c != 'atlas']}
         scale = sidecar.get('GlobalScaleAppliedToA')

@@ -3,15 +3,18 @@ and links to the subject reports; self-contained like the subject reports."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from bids_asl import __version__, qcrules
-from bids_asl.group.tables import DESCRIPTIONS
-from bids_asl.io import collect
+from bids_asl.io import collect, tsv
 from bids_asl.io.images import atomic_write_bytes, load_canonical
-from bids_asl.quant.group import robust_z, summary
+from bids_asl.io.naming import LEVELS, parse, sidecar_of, stem_entities
+from bids_asl.io.qctable import DERIVED_QC_COLUMNS, QC_COLUMNS
+from bids_asl.quant.group import robust_z
+from bids_asl.quant.stats import describe
 from bids_asl.report import figures
 from bids_asl.report.render import inline_script, render, software_versions
 from bids_asl.report.subject import ATT_RANGE, CBF_RANGE
@@ -24,8 +27,21 @@ OUTLIER_Z = 3.5
 #: the reference group first), the rest are in the files.
 Z_RANGE = 5.0
 MAX_Z_FIGURES = 24
+DESCRIPTIONS = {**QC_COLUMNS, **DERIVED_QC_COLUMNS}
 CLUSTER_SHOWN = ('participant_id', 'session_id', 'reference', 'cluster', 'direction',
                  'volume_mm3', 'peak_z', 'mean_z', 'peak_x', 'peak_y', 'peak_z_mm', 'peak_region')
+
+
+@dataclass(frozen=True)
+class GroupReportInputs:
+    """What the group report is drawn from: the group level's QC rows (with the exclusion
+    decisions), the rules as text and the files it wrote (key → path, as returned by
+    ``bids_asl.group.run.aggregate``)."""
+
+    output_dir: Path
+    qc_rows: tuple[dict, ...]
+    written: dict[str, Path] = field(default_factory=dict)
+    rules: tuple[str, ...] = ()
 
 
 def metric_table(qc_rows: list[dict]) -> tuple[list[dict], dict]:
@@ -40,7 +56,7 @@ def metric_table(qc_rows: list[dict]) -> tuple[list[dict], dict]:
             cells[i][metric] = {'value': value, 'flag': qcrules.flag(metric, value),
                                 'z': None if np.isnan(z[i]) else float(z[i]),
                                 'outlier': bool(outlier[i])}
-        stats[metric] = {**summary(values), 'n_outliers': int(outlier.sum()),
+        stats[metric] = {**describe(values), 'n_outliers': int(outlier.sum()),
                          'n_warn': sum(c[metric]['flag'] == 'warn' for c in cells)}
     return cells, stats
 
@@ -80,20 +96,22 @@ def _normative(output_dir: Path, written: dict) -> dict | None:
     path = written.get('normativeClusters')
     if path is None:
         return None
-    meta = collect.read_json(path.with_suffix('.json'))
-    clusters = collect.read_tsv(path)
-    maps = sorted(written['normativeZ'].glob('*_desc-normativeZ_cbf.nii.gz'))
+    meta = collect.read_json(sidecar_of(path))
+    clusters = tsv.read_tsv(path)
+    z_dir = written.get('normativeZ', output_dir / LEVELS['normative'].folder)
+    maps = {p: parsed.stem for p in sorted(z_dir.glob('*.nii.gz'))
+            if (parsed := parse(p)) is not None and parsed.key == 'normative_z'}
     flagged = {}
     for row in clusters:
         flagged.setdefault(row['participant_id'] + row['session_id'], []).append(row)
     threshold = float(meta.get('ClusterThreshold', 3.0))
     figs = []
     reference = set(meta.get('ReferenceParticipants', []))
-    for z_path in sorted(maps, key=lambda p: p.name.split('_')[0] in reference):
+    for z_path in sorted(maps, key=lambda p: f'sub-{stem_entities(maps[p])["sub"]}' in reference):
         if len(figs) == MAX_Z_FIGURES:
             break
         z = load_canonical(z_path)
-        figs.append({'title': z_path.name.split('_space-')[0],
+        figs.append({'title': maps[z_path],
                      'caption': f'normative z, scale ±{Z_RANGE:g}; |z| ≥ {threshold:g} outlined',
                      'uri': figures.mosaic(z, vmin=-Z_RANGE, vmax=Z_RANGE, cmap='RdBu_r',
                                            label='z', contour=(np.abs(np.nan_to_num(z))
@@ -109,8 +127,8 @@ def _normative(output_dir: Path, written: dict) -> dict | None:
             'max_figures': MAX_Z_FIGURES}
 
 
-def group_context(output_dir, qc_rows, written: dict, rules) -> dict:
-    output_dir = Path(output_dir)
+def group_context(inputs: GroupReportInputs) -> dict:
+    output_dir, qc_rows, written = Path(inputs.output_dir), list(inputs.qc_rows), inputs.written
     cells, stats = metric_table(qc_rows)
     rows = []
     for row, cell in zip(qc_rows, cells, strict=True):
@@ -121,7 +139,7 @@ def group_context(output_dir, qc_rows, written: dict, rules) -> dict:
     return {'rows': rows, 'metrics': METRICS, 'stats': stats, 'outlier_z': OUTLIER_Z,
             'n_subjects': len({r['participant_id'] for r in qc_rows}), 'n_runs': len(qc_rows),
             'n_excluded': sum(r['excluded'] == 'yes' for r in qc_rows),
-            'rules': [str(r) for r in rules],
+            'rules': list(inputs.rules),
             'distributions': _distributions(qc_rows, cells, stats),
             'maps': _map_figures(written),
             'normative': _normative(output_dir, written),
@@ -131,6 +149,6 @@ def group_context(output_dir, qc_rows, written: dict, rules) -> dict:
             **inline_script('sort.js')}
 
 
-def write_group_report(output_dir, qc_rows, written: dict, rules) -> Path:
-    html = render('group.html.j2', **group_context(output_dir, qc_rows, written, rules))
-    return atomic_write_bytes(Path(output_dir) / 'group.html', html.encode('utf-8'))
+def write_group_report(inputs: GroupReportInputs) -> Path:
+    html = render('group.html.j2', **group_context(inputs))
+    return atomic_write_bytes(Path(inputs.output_dir) / 'group.html', html.encode('utf-8'))

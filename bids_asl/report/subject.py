@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from bids_asl import __version__, qcrules
-from bids_asl.io import collect
+from bids_asl.constants import TEMPLATE
+from bids_asl.io import collect, naming, tsv
 from bids_asl.io.images import atomic_write_bytes, load_canonical
-from bids_asl.io.qctable import QC_COLUMNS
+from bids_asl.io.qctable import DERIVED_QC_COLUMNS, QC_COLUMNS
 from bids_asl.report import clinical, figures
 from bids_asl.report.methods import REFERENCES, methods_text
 from bids_asl.report.render import flatten, render, software_versions
@@ -43,7 +44,7 @@ def _masked(volume, mask):
 
 def _image_figures(run: collect.RunOutputs) -> list[dict]:
     figs = []
-    mask_img = load_canonical(run.find('mask', desc='brain'))
+    mask_img = load_canonical(run.find('mask'))
     mask = None if mask_img is None else mask_img > 0
     cbf = load_canonical(run.find('cbf'))
     slices = figures.pick_slices(cbf if cbf is not None else mask_img,
@@ -52,8 +53,8 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
     def add(title, uri, caption):
         figs.append({'title': title, 'uri': uri, 'caption': caption})
 
-    for desc, title in ((None, 'CBF'), ('score', 'CBF, SCORE'), ('scrub', 'CBF, SCRUB')):
-        vol = cbf if desc is None else load_canonical(run.find('cbf', desc=desc))
+    for key, title in (('cbf', 'CBF'), ('score_cbf', 'CBF, SCORE'), ('scrub_cbf', 'CBF, SCRUB')):
+        vol = cbf if key == 'cbf' else load_canonical(run.find(key))
         if vol is not None:
             add(title, figures.mosaic(_masked(vol, mask), vmin=CBF_RANGE[0], vmax=CBF_RANGE[1],
                                       label='mL/100g/min', slices=slices),
@@ -64,7 +65,7 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
         add('ATT', figures.mosaic(_masked(att, mask), vmin=ATT_RANGE[0], vmax=ATT_RANGE[1],
                                   cmap='plasma', label='s', slices=slices),
             f'arterial transit time, fixed scale {ATT_RANGE[0]:g}–{ATT_RANGE[1]:g} s')
-    deltam = load_canonical(run.find('deltam', desc='mean'))
+    deltam = load_canonical(run.find('deltam_mean'))
     if deltam is not None:
         if deltam.ndim == 4:
             deltam = deltam.mean(axis=3)
@@ -72,25 +73,26 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
         add('ΔM', figures.mosaic(_masked(deltam, mask), vmin=lo, vmax=hi, cmap='gray',
                                  label='scanner units', slices=slices),
             'mean ΔM (control − label; multi-delay: mean over delays), 2–98th percentile')
-    m0 = load_canonical(run.find('m0scan', desc='calibration'))
+    m0 = load_canonical(run.find('m0'))
     if m0 is not None:
         lo, hi = figures.robust_range(m0)
         add('M0 and brain mask', figures.mosaic(m0, vmin=lo, vmax=hi, cmap='gray',
                                                 label='scanner units', slices=slices,
                                                 contour=mask_img),
             'calibration M0 with the brain mask outlined in red')
-        gm = load_canonical(run.perf / f'{run.prefix}_label-GM_probseg.nii.gz')
+        gm = load_canonical(run.find('probseg', label='GM'))
         if gm is not None and gm.shape == m0.shape[:3]:
             add('Registration: GM on M0', figures.mosaic(
                 m0, vmin=lo, vmax=hi, cmap='gray', label='scanner units', slices=slices,
                 contour=gm, contour_color='y'),
                 'T1w grey matter (probability 0.5, yellow) resampled to the ASL grid, on M0')
     subject_dir = next(p for p in run.perf.parents if p.name == f'sub-{run.subject}')
-    anat_gm = load_canonical(subject_dir / 'anat' / f'sub-{run.subject}_label-GM_probseg.nii.gz')
-    for space, caption in ((collect.TEMPLATE, 'template space'), ('T1w', 'T1w space')):
-        vol = load_canonical(run.find('cbf', space=space))
+    anat_gm = load_canonical(subject_dir / 'anat' / naming.name_for(
+        't1w_probseg', f'sub-{run.subject}', label='GM'))
+    for space, caption in ((TEMPLATE, 'template space'), ('T1w', 'T1w space')):
+        vol = load_canonical(run.find('cbf_space', space=space))
         if vol is not None:
-            space_mask = load_canonical(run.find('mask', space=space, desc='brain'))
+            space_mask = load_canonical(run.find('mask_space', space=space))
             if space_mask is not None:
                 vol = _masked(vol, space_mask > 0)
             gm_here = anat_gm if space == 'T1w' and anat_gm is not None and \
@@ -101,7 +103,7 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
                 f'CBF resampled to {space}, same fixed scale' + (
                     '; the T1w grey matter (probability 0.5) outlined in white: registration '
                     'check' if gm_here is not None else ''))
-    asym = load_canonical(run.find('cbf', space=collect.TEMPLATE, desc='asymmetry'))
+    asym = load_canonical(run.find('asymmetry'))
     if asym is not None:
         add('Left/right asymmetry', figures.mosaic(asym, vmin=-ASYM_RANGE, vmax=ASYM_RANGE,
                                                    cmap='RdBu_r', label='AI'),
@@ -110,10 +112,10 @@ def _image_figures(run: collect.RunOutputs) -> list[dict]:
 
 
 def _motion(run: collect.RunOutputs) -> dict | None:
-    path = run.find('timeseries', desc='confounds', extension='.tsv')
+    path = run.find('confounds')
     if path is None:
         return None
-    rows = collect.read_tsv(path)
+    rows = tsv.read_tsv(path)
     if not rows:
         return None
     x = np.arange(1, len(rows) + 1)
@@ -130,8 +132,8 @@ def _motion(run: collect.RunOutputs) -> dict | None:
 
 
 def _qc(run: collect.RunOutputs) -> tuple[list[dict], dict]:
-    path = run.find('cbf', desc='qc', extension='.tsv')
-    rows = collect.read_tsv(path) if path else []
+    path = run.find('qc')
+    rows = tsv.read_tsv(path) if path else []
     if not rows:
         return [], {}
     row = {**rows[0], **qcrules.derived_metrics(rows[0])}
@@ -141,18 +143,17 @@ def _qc(run: collect.RunOutputs) -> tuple[list[dict], dict]:
         table.append({'metric': metric, 'value': row.get(metric),
                       'flag': qcrules.flag(metric, row.get(metric)),
                       'range': threshold.describe() if threshold else '',
-                      'description': QC_COLUMNS.get(metric, 'ΔM volumes rejected by SCORE / all '
-                                                            'ΔM volumes')})
+                      'description': {**QC_COLUMNS, **DERIVED_QC_COLUMNS}.get(metric, '')})
     return table, row
 
 
 def run_context(run: collect.RunOutputs) -> dict:
-    sidecar = collect.read_json(run.path('cbf', extension='.json'))
+    sidecar = collect.read_json(naming.sidecar_of(run.path('cbf')))
     qc_table, qc_row = _qc(run)
     motion = _motion(run)
     methods, cites = methods_text(
         sidecar, motion_corrected=motion is not None,
-        outlier_methods=[m for m in ('score', 'scrub') if run.find('cbf', desc=m)],
+        outlier_methods=[m for m in ('score', 'scrub') if run.find(f'{m}_cbf')],
         version=__version__)
     anat_ref = sidecar.get('AnatomicalReference')
     return {
@@ -165,11 +166,9 @@ def run_context(run: collect.RunOutputs) -> dict:
         'qc': qc_table, 'n_warn': sum(r['flag'] == 'warn' for r in qc_table),
         'rejected': qc_row.get('score_rejected_volumes', 'n/a'),
         'n_rejected': qc_row.get('n_deltam_rejected_score', 'n/a'),
-        'tissue': collect.read_tsv(p) if (p := run.find('cbf', desc='tissue',
-                                                        extension='.tsv')) else [],
-        'regional': {atlas: collect.read_tsv(p) for atlas, p in run.regional_tables().items()},
-        'asymmetry_clusters': collect.read_tsv(p) if (p := run.find(
-            'clusters', space=collect.TEMPLATE, desc='asymmetry', extension='.tsv')) else None,
+        'tissue': tsv.read_tsv(p) if (p := run.find('tissue')) else [],
+        'regional': {atlas: tsv.read_tsv(p) for atlas, p in run.regional_tables().items()},
+        'asymmetry_clusters': tsv.read_tsv(p) if (p := run.find('asymmetry_clusters')) else None,
         'lesions': clinical.lesions(run),
         'methods': methods, 'references': [REFERENCES[c] for c in cites],
         'warnings': sidecar.get('Warnings', []),
@@ -178,10 +177,10 @@ def run_context(run: collect.RunOutputs) -> dict:
 
 def _anatomy(output_dir: Path, subject: str) -> list[dict]:
     anat = output_dir / f'sub-{subject}' / 'anat'
-    t1w = load_canonical(anat / f'sub-{subject}_desc-preproc_T1w.nii.gz')
+    t1w = load_canonical(anat / naming.name_for('t1w_preproc', f'sub-{subject}'))
     if t1w is None:
         return []
-    gm = load_canonical(anat / f'sub-{subject}_label-GM_probseg.nii.gz')
+    gm = load_canonical(anat / naming.name_for('t1w_probseg', f'sub-{subject}', label='GM'))
     lo, hi = figures.robust_range(t1w)
     uri = figures.mosaic(t1w, vmin=lo, vmax=hi, cmap='gray', label='T1w',
                          contour=gm if gm is not None and gm.shape == t1w.shape else None,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from nibabel.processing import resample_from_to
 
-from conftest import ASLDRO, run_cli
+from conftest import ASLDRO, assert_every_file_is_named, run_cli
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.needs_data(ASLDRO)]
@@ -46,6 +46,12 @@ def _data(out, name):
 def _tsv(path):
     with open(path, newline='') as fobj:
         return list(csv.DictReader(fobj, delimiter='\t'))
+
+
+def test_every_file_written_is_named_by_the_table(out):
+    """The real anatomy stage's files (T1w outputs, spaces, tables, PVC) parse back through
+    bids_asl.io.naming, their sidecars' Units are the table's."""
+    assert assert_every_file_is_named(out) > 40
 
 
 def test_gm_segmentation_matches_the_ground_truth(out):

@@ -8,7 +8,7 @@ import nibabel as nb
 import numpy as np
 import pytest
 
-from conftest import ASLDRO, run_cli
+from conftest import ASLDRO, assert_every_file_is_named, run_cli
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.needs_data(ASLDRO)]
@@ -55,6 +55,12 @@ def compared(tmp_path_factory):
                    '--skip-bids-validation', '-w', root / 'work', anatomy=True)
     assert code == 0
     return root / 'out' / 'sub-01' / 'perf', sphere
+
+
+def test_every_file_written_is_named_by_the_table(compared):
+    """Both sessions' outputs and the comparison's parse back through bids_asl.io.naming."""
+    perf = compared[0]
+    assert assert_every_file_is_named(perf.parents[1]) > 60
 
 
 def _tpl(perf, desc):

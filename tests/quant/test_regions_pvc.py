@@ -53,6 +53,8 @@ def test_regional_table_equals_direct_computation(rng):
         left, right = values[sel & (hemi < 0)], values[sel & (hemi > 0)]
         assert (row.n_left, row.n_right) == (left.size, right.size)
         assert row.mean_left == pytest.approx(left.mean())
+        assert row.sd_left == pytest.approx(left.std(ddof=1))
+        assert row.sd_right == pytest.approx(right.std(ddof=1))
         assert row.asymmetry_index == pytest.approx(
             2 * (left.mean() - right.mean()) / (left.mean() + right.mean()))
 
