@@ -9,12 +9,14 @@ FROM ${BASE_IMAGE}
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# constraints.txt pins every dependency (scripts/update_lock.sh writes it): a rebuild installs
+# the versions the tests ran, so reruns stay byte-identical across image builds.
+COPY pyproject.toml README.md constraints.txt ./
 COPY bids_asl ./bids_asl
 # pip compiles the .pyc files at install time (the run-time filesystem is read-only). Not
 # needed at run time: pip itself, the test suites of numpy, scipy and pandas, and the BIDS
 # validator's JavaScript source map (~16 MB, only for the validator's own stack traces).
-RUN /opt/venv/bin/pip install --no-cache-dir . \
+RUN /opt/venv/bin/pip install --no-cache-dir --constraint constraints.txt . \
  && /opt/venv/bin/pip uninstall --yes --quiet pip \
  && cd /opt/venv/lib/python3*/site-packages \
  && find numpy scipy pandas -type d -name tests -prune -exec rm -rf {} + \

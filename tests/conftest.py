@@ -4,11 +4,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# the data-dependent tests: skipped without ../shared/data, failed with BIDS_ASL_REQUIRE_DATA=1
+from shareddata import (  # noqa: F401 - pytest hooks, and names the tests import from here
+    ASLDRO,
+    SHARED,
+    pytest_configure,
+    pytest_runtest_setup,
+    require_data,
+)
+
 os.environ.setdefault('NIPYPE_NO_ET', '1')
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / 'shared'
-ASLDRO = SHARED / 'data' / 'asldro'
 
 
 @pytest.fixture
@@ -101,6 +108,7 @@ def truth_tissue_maps(folder: Path, sub: str) -> np.ndarray:
     returns the label image (1 GM, 2 WM, 3 CSF)."""
     import nibabel as nb
 
+    require_data(ASLDRO)
     dseg = nb.load(ASLDRO / f'derivatives/asldro-groundtruth/sub-{sub}/perf/'
                    f'sub-{sub}_desc-groundtruth_dseg.nii.gz')
     labels = np.asarray(dseg.dataobj)
@@ -116,8 +124,7 @@ def clone_dro_subject(root: Path, label: str, source: str = 'pcasl1pld') -> Path
     """Copy the ASLDRO subject ``sub-<source>`` (perf only) into the BIDS dataset ``root`` as
     ``sub-<label>``, renaming files and IntendedFor; returns the file stem ``.../sub-<label>_``.
     Creates ``root`` with the DRO ``dataset_description.json`` when needed."""
-    if not ASLDRO.is_dir():
-        pytest.skip(f'ASLDRO data not found at {ASLDRO}')
+    require_data(ASLDRO)
     root.mkdir(parents=True, exist_ok=True)
     if not (root / 'dataset_description.json').exists():
         (root / 'dataset_description.json').write_bytes(

@@ -61,3 +61,33 @@ def expected_cbf(asl_file, *, m0_file=None, m0_tr=None, t1b=1.65, lam=0.9, alpha
         tau = meta['LabelingDuration']
         return (6000 * lam * dm * np.exp(delay / t1b)
                 / (2 * alpha * t1b * m0 * (1 - np.exp(-tau / t1b))))
+
+
+# -- the resampling of bids_asl.quant.resample before it used scipy.ndimage.affine_transform:
+#    explicit world coordinates of every target voxel, np.rint for nearest neighbour and
+#    ndimage.map_coordinates for trilinear interpolation (kept as the reference it must equal)
+
+def source_coordinates(src_affine, dst_shape, dst_affine):
+    """(3, *dst_shape) source voxel coordinates of each target voxel, through world mm."""
+    ijk = np.indices(tuple(int(n) for n in dst_shape[:3]), dtype=np.float64).reshape(3, -1)
+    world = dst_affine[:3, :3] @ ijk + dst_affine[:3, 3:4]
+    inv = np.linalg.inv(src_affine)
+    return (inv[:3, :3] @ world + inv[:3, 3:4]).reshape(3, *dst_shape[:3])
+
+
+def nearest_by_coordinates(data, src_affine, dst_shape, dst_affine, fill=0):
+    coords = np.rint(source_coordinates(src_affine, dst_shape, dst_affine)).astype(np.int64)
+    inside = np.all([(c >= 0) & (c < n) for c, n in zip(coords, data.shape[:3], strict=True)],
+                    axis=0)
+    out = np.full(tuple(dst_shape[:3]) + data.shape[3:], fill, dtype=data.dtype)
+    c = coords[:, inside]
+    out[inside] = data[c[0], c[1], c[2]]
+    return out
+
+
+def linear_by_coordinates(data, src_affine, dst_shape, dst_affine, fill=0.0):
+    from scipy import ndimage
+
+    coords = source_coordinates(src_affine, dst_shape, dst_affine)
+    return ndimage.map_coordinates(np.asarray(data, dtype=np.float64), coords, order=1,
+                                   mode='constant', cval=fill)

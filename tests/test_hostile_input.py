@@ -26,7 +26,7 @@ from bids_asl.errors import ExitCode
 
 from conftest import ASLDRO, clone_dro_subject
 
-pytestmark = pytest.mark.skipif(not ASLDRO.is_dir(), reason='ASLDRO data not found')
+pytestmark = pytest.mark.needs_data(ASLDRO)
 ARGS = ('participant', '--skip-bids-validation', '--no-motion-correction', '--no-anatomy')
 
 

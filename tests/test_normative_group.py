@@ -19,7 +19,7 @@ from bids_asl.quant.resample import sample_linear, sample_nearest
 
 from conftest import ASLDRO, assert_every_file_is_named, run_cli
 
-pytestmark = pytest.mark.skipif(not ASLDRO.is_dir(), reason='../shared/data absent')
+pytestmark = pytest.mark.needs_data(ASLDRO)
 TRUTH = 'derivatives/asldro-groundtruth/sub-pcasl1pld/perf/sub-pcasl1pld_desc-groundtruth_'
 CENTRE = np.array([-36.0, 10.0, -2.0])  # left insula: grey matter in the DRO and the template
 RADIUS = 12.0

@@ -7,7 +7,7 @@ import pytest
 from conftest import ASLDRO
 
 T1W = ASLDRO / 'sub-pcasl1pld' / 'anat' / 'sub-pcasl1pld_T1w.nii.gz'
-needs_dro = pytest.mark.skipif(not T1W.exists(), reason='ASLDRO data not available')
+needs_dro = pytest.mark.needs_data(T1W)
 
 
 def _rigid(rx_deg, rz_deg, t):

@@ -27,7 +27,7 @@ from bids_asl.io.locks import ParticipantLock
 
 from conftest import ASLDRO, PROJECT, clone_dro_subject
 
-pytestmark = pytest.mark.skipif(not ASLDRO.is_dir(), reason='ASLDRO data not found')
+pytestmark = pytest.mark.needs_data(ASLDRO)
 ARGS = ('participant', '--skip-bids-validation', '--no-motion-correction', '--no-anatomy')
 SUBJECTS = {'a': 'pcasl1pld', 'b': 'pasl1ti', 'c': 'pcaslm0incl'}
 IS_ROOT = os.geteuid() == 0

@@ -52,11 +52,12 @@ def load_layout(bids_dir):
     from bids.layout.validation import DEFAULT_LOCATIONS_TO_IGNORE  # noqa: PLC0415
 
     bids_dir = Path(bids_dir)
+    config = rooted_config(bids_dir)
 
     def index(invalid):
         ignore = [*DEFAULT_LOCATIONS_TO_IGNORE,
                   *(p.relative_to(bids_dir).as_posix() for p in invalid)]
-        layout = BIDSLayout(str(bids_dir), validate=False, derivatives=False,
+        layout = BIDSLayout(str(bids_dir), validate=False, derivatives=False, config=[config],
                             indexer=BIDSLayoutIndexer(validate=False, ignore=ignore))
         layout.invalid_json = invalid
         return layout
@@ -79,6 +80,29 @@ def load_layout(bids_dir):
             first = exc
     raise MetadataError(f'not a readable BIDS dataset ({first})', path=bids_dir,
                         field='dataset_description.json') from None
+
+
+def rooted_config(bids_dir) -> dict:
+    """pybids' ``bids`` configuration with every path entity read below ``bids_dir`` only.
+
+    pybids (up to 0.22 at least) matches its entity patterns against the absolute path of a
+    file, so a folder *above* the dataset named like a BIDS folder wins: a dataset stored under
+    ``…/perf/`` gets ``datatype=perf`` for every file (its T1w is lost), one under ``…/anat/``
+    has no ASL, one under ``…/sub-x/`` puts every file in subject ``x``.  Each pattern that can
+    match a folder is prefixed with the dataset root, so it only searches the part of the path
+    inside the dataset.  The prefix is optional and possessive: should pybids pass root-relative
+    paths instead (as its development version does), the patterns still match them the same way.
+    """
+    from bids.config import get_option  # noqa: PLC0415 - not on the --help path
+
+    with open(get_option('config_paths')['bids'], encoding='utf-8') as fh:
+        config = json.load(fh)
+    root = re.escape(str(Path(bids_dir).absolute()).rstrip('/\\'))
+    for entity in config['entities']:
+        pattern = entity.get('pattern')
+        if pattern and pattern.startswith(('[/\\\\]', '[_/\\\\]')):
+            entity['pattern'] = rf'^(?:{root}(?=[/\\]))?+.*?' + pattern
+    return config
 
 
 def _json_files(bids_dir: Path):

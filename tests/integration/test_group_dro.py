@@ -10,7 +10,7 @@ import pytest
 from conftest import ASLDRO, run_cli, truth_tissue_maps
 
 pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not ASLDRO.is_dir(), reason='../shared/data absent')]
+              pytest.mark.needs_data(ASLDRO)]
 SUBJECTS = ('pcasl1pld', 'pcasl1pldnoisy', 'pasl1ti')
 
 

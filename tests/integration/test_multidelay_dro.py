@@ -17,7 +17,7 @@ from conftest import ASLDRO, SHARED, run_cli
 
 FSL = SHARED / 'data' / 'fslcourse-mpld-downsampled'
 pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not ASLDRO.is_dir(), reason='../shared/data absent')]
+              pytest.mark.needs_data(ASLDRO)]
 GT = ASLDRO / 'derivatives' / 'asldro-groundtruth'
 
 
@@ -76,7 +76,7 @@ def test_noisy_median_and_bounds(dro):
     assert 15 < np.median(cbf[wm]) < 35
 
 
-@pytest.mark.skipif(not FSL.is_dir(), reason='fslcourse data absent')
+@pytest.mark.needs_data(FSL)
 def test_real_multi_pld_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / 'out'
     # no M0 and background suppression: refused unless the calibration is chosen explicitly

@@ -11,7 +11,7 @@ import pytest
 from conftest import ASLDRO, assert_every_file_is_named, run_cli
 
 pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not ASLDRO.is_dir(), reason='../shared/data absent')]
+              pytest.mark.needs_data(ASLDRO)]
 SRC = 'pcasl1pldnoisy'
 TPL = 'MNI152NLin2009aSym'
 FOCUS_MM = np.array([-40.0, -20.0, 40.0])

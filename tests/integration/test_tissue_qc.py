@@ -11,7 +11,7 @@ from scipy import ndimage
 from conftest import ASLDRO, run_cli, truth_tissue_maps
 
 pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not ASLDRO.is_dir(), reason='../shared/data absent')]
+              pytest.mark.needs_data(ASLDRO)]
 SUB = 'pcasl1pldnoisy'
 
 
