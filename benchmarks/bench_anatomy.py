@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     os.environ['ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS'] = str(args.threads)
     import nibabel as nb
 
-    from bids_asl.interfaces.anat import template_images
+    from bids_asl.io.templates import template_images
     from bids_asl.registration import anat
 
     rng = np.random.default_rng(0)

@@ -43,6 +43,7 @@ class Settings:
     asymmetry_min_volume: float = 400.0
     group_exclude: tuple[str, ...] = ()  # group level: QC exclusion rules, e.g. 'mean_fd>0.5'
     lesion_masks: Path | None = None
+    anat_derivatives: Path | None = None  # fMRIPrep/sMRIPrep outputs used for the anatomy
     compare_sessions: tuple[str, ...] | None = None  # (A, B): maps of A - B
     compare_normalise: bool = False
     compare_z_threshold: float = 3.0
@@ -81,7 +82,7 @@ class Settings:
             if key not in kinds:
                 raise ValueError(f'unknown setting {key!r}')
             if key in ('bids_dir', 'output_dir', 'work_dir', 't1_tissue_map', 'tissue_maps',
-                       'lesion_masks'):
+                       'lesion_masks', 'anat_derivatives'):
                 value = Path(value)
             elif isinstance(value, list):
                 value = tuple(value)

@@ -1,6 +1,7 @@
 """Exit codes and the exceptions that carry them (standard library only; any layer may import).
 
-The exit codes follow BSD ``sysexits.h`` and are documented in ``docs/usage.md``.
+The exit codes follow BSD ``sysexits.h`` (and 3 for a partial result, which that file has no
+code for) and are documented in ``docs/usage.md``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0
+    # Every run has its CBF, QC and report, but an optional stage (the anatomy) failed for some
+    # run: its sidecars say which step, and what was used instead.  Below the error codes, so
+    # that any real failure wins when several runs end differently.
+    PARTIAL = 3
     USAGE = 64  # wrong command line
     DATAERR = 65  # invalid data or metadata
     NOINPUT = 66  # input missing (BIDS dir, participant, ASL runs)

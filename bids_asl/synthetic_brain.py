@@ -290,9 +290,11 @@ def simulate_brain(v: Variant, acq: Acquisition = Acquisition(), seed: int = 0) 
 
 
 def t1w_image(geometry: Geometry, *, skull: bool = True, oversample: int = 1,
-              noise_sd: float = 0.0, seed: int = 0) -> np.ndarray:
-    """A T1w head on ``geometry``: the template T1w, plus (``skull``) a bright scalp shell and a
-    dark skull around the brain so that brain extraction has something to remove."""
+              noise_sd: float = 0.0, seed: int = 0, scalp: float = 700.0) -> np.ndarray:
+    """A T1w head on ``geometry``: the template T1w (white matter ≈ 870), plus (``skull``) a
+    scalp shell of intensity ``scalp`` and a dark skull around the brain so that brain
+    extraction has something to remove.  Scalp fat on a real T1w is brighter than white
+    matter: ``scalp=2500`` mimics it."""
     fields = sample_fields(geometry, None, oversample=oversample, kinds=('t1', 'gm', 'wm', 'csf'))
     image = fields['t1'] * 1000.0
     if skull:
@@ -300,9 +302,9 @@ def t1w_image(geometry: Geometry, *, skull: bool = True, oversample: int = 1,
         spacing = float(min(geometry.zooms))
         dist = ndimage.distance_transform_edt(~brain, sampling=geometry.zooms)
         skull_shell = (dist > 0) & (dist <= max(5.0, 2 * spacing))
-        scalp = (dist > max(5.0, 2 * spacing)) & (dist <= max(11.0, 4 * spacing))
+        scalp_shell = (dist > max(5.0, 2 * spacing)) & (dist <= max(11.0, 4 * spacing))
         image = np.where(skull_shell, 80.0, image)
-        image = np.where(scalp, 700.0, image)
+        image = np.where(scalp_shell, float(scalp), image)
     if noise_sd:
         image = image + np.random.default_rng(seed).normal(0.0, noise_sd, image.shape)
     return np.clip(image, 0.0, None)

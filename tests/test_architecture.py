@@ -144,29 +144,51 @@ def test_workflow_graph_builds_for_several_runs(tmp_path):
 def test_workflow_graph_builds_with_anatomy(tmp_path):
     """Two runs of one subject with a T1w (one T1w workflow, shared), one without, PVC,
     asymmetry, a lesion mask: the flat graph has the expected nodes and no cycle."""
+    from dataclasses import replace
+
+    from bids_asl.workflows.anat import AnatomyOptions, AsymmetryOptions
     from bids_asl.workflows.base import RunSpec, init_bids_asl_wf
 
-    t1w = tmp_path / 'sub-01_T1w.nii.gz'
-    t1w.write_bytes(b'')
-    anatomy = {'pvc': True, 'atlases': ['AAL'],
-               'asymmetry': {'fwhm_mm': 8.0, 'threshold': 0.15, 'min_volume_mm3': 400.0,
-                             'gm': 0.5}}
+    def touch(name):
+        (tmp_path / name).write_bytes(b'')
+        return tmp_path / name
+
+    t1w = touch('sub-01_T1w.nii.gz')
+    anatomy = AnatomyOptions(pvc=True, atlases=('AAL',), asymmetry=AsymmetryOptions())
     runs = [RunSpec(prefix=f'sub-01_run-{i}', entities={'subject': '01'},
-                    asl_file=f'/x/sub-01_run-{i}_asl.nii.gz', m0_file=None,
+                    asl_file=str(touch(f'sub-01_run-{i}_asl.nii.gz')), m0_file=None,
                     params={'volume_types': ['control', 'label']}, constants={},
                     t1w_file=str(t1w), anatomy=anatomy) for i in (1, 2)]
     runs.append(RunSpec(prefix='sub-02', entities={'subject': '02'},
-                        asl_file='/x/sub-02_asl.nii.gz', m0_file=None,
+                        asl_file=str(touch('sub-02_asl.nii.gz')), m0_file=None,
                         params={'volume_types': ['control', 'label']}, constants={},
-                        anatomy={**anatomy, 'lesion_space': 'asl',
-                                 'lesion_mask': '/x/sub-02_label-lesion_mask.nii.gz'}))
+                        anatomy=replace(anatomy, lesion_space='asl',
+                                        lesion_mask=str(touch('sub-02_label-lesion_mask.nii.gz')))))
     wf = init_bids_asl_wf(runs=runs, output_dir=str(tmp_path / 'o'), bids_dir=str(tmp_path),
                           base_dir=str(tmp_path / 'w'))
     names = {n.fullname.split('.', 1)[1] for n in wf._create_flat_graph().nodes()}
-    assert sum(n.endswith('t1w_preproc') for n in names) == 1  # once per subject
+    for step in ('t1w_brain_mask', 't1w_bias_correct', 't1w_segment', 't1w_to_template'):
+        assert sum(n.endswith(step) for n in names) == 1  # once per subject, one node a step
     assert 'atlas_wf.prepare_AAL' in names
     for run in ('sub_01_run_1', 'sub_01_run_2', 'sub_02'):
-        for node in ('asl_to_anat', 'project_maps', 'regional_stats', 'asymmetry', 'pvc'):
+        assert f'asl_{run}_wf.asl_to_anat' in names
+        for node in ('project_maps', 'regional_stats', 'asymmetry', 'pvc'):
             assert f'asl_{run}_wf.asl_anat_wf.{node}' in names
     assert 'asl_sub_02_wf.asl_anat_wf.lesion_stats' in names
     assert 'asl_sub_01_run_1_wf.asl_anat_wf.lesion_stats' not in names
+    # the CBF writer of each run depends on no anatomy node that follows the CBF, and on no
+    # subject-level T1w node except through asl_to_anat (which never raises); the tissue
+    # fractions (asl_to_anat) do not depend on the CBF, so the quantification may use them;
+    # the graph as nipype runs it (identity nodes removed)
+    import networkx as nx
+    from nipype.pipeline.engine.utils import generate_expanded_graph
+
+    graph = generate_expanded_graph(wf._create_flat_graph())
+    by_name = {n.fullname.split('.', 1)[1]: n for n in graph.nodes()}
+    for run in ('sub_01_run_1', 'sub_02'):
+        before = {n.fullname.split('.', 1)[1] for n in nx.ancestors(graph, by_name[f'ds_{run}'])}
+        assert not {n for n in before if '.asl_anat_wf.' in n}, before
+        fractions = {n.fullname.split('.', 1)[1] for n in nx.ancestors(
+            graph, by_name[f'asl_{run}_wf.asl_to_anat'])}
+        assert not {n for n in fractions if n.endswith(('compute_cbf', 'fit_kinetic'))}
+        assert f'ds_anat_{run}' in names

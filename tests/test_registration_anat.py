@@ -85,7 +85,7 @@ def test_brain_mask_of_a_head_with_a_synthetic_skull():
     template-based mask must find the brain (Dice ≥ 0.9 vs the known brain)."""
     from scipy import ndimage
 
-    from bids_asl.interfaces.anat import template_images
+    from bids_asl.io.templates import template_images
     from bids_asl.quant.regions import dice
     from bids_asl.registration import anat
 
@@ -103,3 +103,42 @@ def test_brain_mask_of_a_head_with_a_synthetic_skull():
     mask, how = anat.brain_mask(head, img.affine, tpl['t1'], tpl_affine)
     assert 'template' in how
     assert dice(mask, brain) >= 0.9
+
+
+def _thick_head(noise_sd=20.0, scalp=2500.0):
+    from bids_asl.synthetic_brain import Geometry, sample_fields, t1w_image
+
+    geometry = Geometry(shape=(192, 230, 38), zooms=(1.0, 1.0, 5.0), centre=(0.0, -18.0, 12.0),
+                        pose=(2.0, -1.0, 3.0, 1.0, -2.0, 3.0))
+    return geometry, t1w_image(geometry, noise_sd=noise_sd, scalp=scalp, seed=1), \
+        sample_fields(geometry, None, oversample=2)
+
+
+def test_thick_slice_t1w_with_bright_scalp_fat_is_segmented():
+    """1 x 1 x 5 mm slices, scalp fat 2.9x brighter than white matter inside a brain mask
+    dilated by one voxel (as brain_mask does): Atropos' k-means used to exit with status 1 on
+    this (or put the fat in a class of its own); the bright fence leaves the fat out."""
+    from scipy import ndimage
+
+    from bids_asl.quant.regions import dice
+    from bids_asl.registration import anat
+
+    geometry, t1w, truth = _thick_head()
+    brain = (truth['gm'] + truth['wm'] + truth['csf']) > 0.5
+    mask = ndimage.binary_dilation(brain, structure=np.ones((5, 5, 3), bool))
+    assert (t1w[mask] > 2000).mean() > 0.01  # fat in the mask
+    probs = anat.segment(t1w, geometry.affine, mask)
+    assert dice(probs[..., 1] > 0.5, truth['gm'] > 0.5) >= 0.75
+    assert dice(probs[..., 2] > 0.5, truth['wm'] > 0.5) >= 0.8
+    assert probs[t1w > 2000].sum() == 0  # the fat has no tissue class
+
+
+def test_a_t1w_without_contrast_is_a_segmentation_error():
+    from bids_asl.registration import anat
+    from bids_asl.synthetic_brain import Geometry, sample_fields
+
+    geometry = Geometry(shape=(64, 77, 64), zooms=(3.0, 3.0, 3.0))
+    f = sample_fields(geometry, None, oversample=1)
+    brain = f['gm'] + f['wm'] + f['csf'] > 0.5
+    with pytest.raises(anat.SegmentationError, match='no three tissue classes'):
+        anat.segment(np.where(brain, 500.0, 0.0), geometry.affine, brain)

@@ -15,6 +15,7 @@ from bids_asl.qcrules import parse_rule
 
 EPILOG = """exit codes:
   0   success
+  3   partial: every run has its CBF, but an anatomy step failed for some run (see its sidecar)
   64  usage error (bad option, output dir inside the BIDS dir)
   65  invalid data or metadata (the message names the file and the field)
   66  input missing (BIDS dir, participant, ASL runs; group: no participant outputs)
@@ -179,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help='folder with lesion masks (<run stem> or sub-<label>[_ses-<label>] '
                            '..._label-lesion_{mask,roi}.nii[.gz]) on the ASL or the T1w grid: '
                            'CBF per lesion, perilesional rings and NAWM by distance')
+    anat.add_argument('--anat-derivatives', type=Path, metavar='DIR',
+                      help='fMRIPrep/sMRIPrep outputs to use instead of processing the T1w: '
+                           'desc-preproc_T1w, desc-brain_mask, label-{GM,WM,CSF}_probseg and '
+                           'the from-T1w_to-MNI152NLin2009aSym/cAsym transforms (cAsym: also '
+                           'an output space); see docs/anatomy.md')
     comp = parser.add_argument_group('session comparison (subjects with two sessions)')
     comp.add_argument('--compare-sessions', nargs=2, type=_label('ses-'), metavar=('A', 'B'),
                       help='write A - B CBF difference, percent-change and z maps (T1w and '
@@ -264,6 +270,8 @@ def parse_args(argv=None) -> Settings:
         asymmetry_threshold=args.asymmetry_threshold,
         asymmetry_min_volume=args.asymmetry_min_volume,
         lesion_masks=Path(os.path.abspath(args.lesion_masks)) if args.lesion_masks else None,
+        anat_derivatives=(Path(os.path.abspath(args.anat_derivatives))
+                          if args.anat_derivatives else None),
         compare_sessions=tuple(args.compare_sessions) if args.compare_sessions else None,
         compare_normalise=args.compare_normalise,
         compare_z_threshold=args.compare_z_threshold,

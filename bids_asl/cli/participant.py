@@ -89,24 +89,47 @@ def _anatomy_options(settings, run, t1w_files: dict, t1w_checked: set) -> dict:
     """RunSpec fields of the anatomy stage (raises a data error for a bad lesion mask)."""
     from bids_asl.io.imagecheck import check_image  # noqa: PLC0415
     from bids_asl.io.tissue import find_lesion_mask, lesion_space  # noqa: PLC0415
+    from bids_asl.workflows.anat import AnatomyOptions, AsymmetryOptions  # noqa: PLC0415
 
     if not settings.anatomy:
         return {}
     t1w = t1w_files.get(run.subject)
+    derivs = None
+    if settings.anat_derivatives is not None:
+        from bids_asl.io.anatderivs import (  # noqa: PLC0415
+            check_anat_derivatives,
+            find_anat_derivatives,
+        )
+
+        derivs = find_anat_derivatives(settings.anat_derivatives, run.subject)
+        if derivs is None:
+            if ('derivs', run.subject) not in t1w_checked:
+                LOGGER.warning('sub-%s: no desc-preproc_T1w, desc-brain_mask and label-{GM,WM,'
+                               'CSF}_probseg in --anat-derivatives: %s', run.subject,
+                               'the T1w is processed here' if t1w else 'no T1w')
+                t1w_checked.add(('derivs', run.subject))
+        else:
+            t1w = Path(derivs.t1w)
+            if t1w not in t1w_checked:
+                check_anat_derivatives(derivs)
     if t1w is not None and t1w not in t1w_checked:
         check_image(t1w)  # a broken T1w fails its runs here, with one line naming it
         t1w_checked.add(t1w)  # once per subject, not once per run (it decompresses the T1w)
-    asymmetry = {'fwhm_mm': settings.asymmetry_fwhm, 'threshold': settings.asymmetry_threshold,
-                 'min_volume_mm3': settings.asymmetry_min_volume, 'gm': 0.5}
-    anatomy = {'pvc': settings.pvc, 'atlases': list(settings.atlases), 'asymmetry': asymmetry}
+    lesion_mask = lesion_grid = None
     if settings.lesion_masks is not None:
         lesion = find_lesion_mask(settings.lesion_masks, run.prefix, run.entities)
         if lesion is None:
             LOGGER.warning('%s: no lesion mask in --lesion-masks', run.asl_file.name)
         else:
-            anatomy['lesion_space'] = lesion_space(lesion, run.asl_file, t1w)
-            anatomy['lesion_mask'] = str(lesion)
-    return {'t1w_file': str(t1w) if t1w else None, 'anatomy': anatomy}
+            lesion_grid, lesion_mask = lesion_space(lesion, run.asl_file, t1w), str(lesion)
+    anatomy = AnatomyOptions(
+        atlases=tuple(settings.atlases), pvc=settings.pvc,
+        asymmetry=AsymmetryOptions(fwhm_mm=settings.asymmetry_fwhm,
+                                   threshold=settings.asymmetry_threshold,
+                                   min_volume_mm3=settings.asymmetry_min_volume),
+        lesion_mask=lesion_mask, lesion_space=lesion_grid)
+    return {'t1w_file': str(t1w) if t1w else None, 'anatomy': anatomy,
+            'anat_derivatives': derivs}
 
 
 def _kinetic_options(settings, asl_type: str) -> dict:
@@ -151,7 +174,8 @@ def _crash_summaries(crash_dir: Path, specs) -> list[tuple[str, str, int]]:
         last = next((ln for ln in reversed(lines) if 'Error' in ln or 'Exception' in ln),
                     lines[-1] if lines else 'unknown error')
         owner = next((s.asl_file for s in specs if f'asl_{safe_name(s.prefix)}_wf' in node
-                      or f'ds_{safe_name(s.prefix)}' in node), None)
+                      or f'ds_{safe_name(s.prefix)}' in node
+                      or f'ds_anat_{safe_name(s.prefix)}' in node), None)
         if owner is None:  # the subject's T1w workflow, or the atlas preparation
             owner = next((s.t1w_file for s in specs if s.t1w_file and (
                 f't1w_{safe_name(s.entities["subject"])}_wf' in node
@@ -229,17 +253,23 @@ def _write_reports(settings, subjects, errors, progress) -> list[int]:
     return codes
 
 
-def _report_warnings(settings, specs) -> None:
-    """Repeat the quantification warnings recorded in the CBF sidecars on the console."""
+def _report_warnings(settings, specs) -> list[int]:
+    """Repeat the quantification warnings recorded in the CBF sidecars on the console; a run
+    whose anatomy was incomplete (``AnatomyErrors``) makes the exit code PARTIAL."""
     import json  # noqa: PLC0415
 
     from bids_asl.io.naming import path_for, sidecar_of  # noqa: PLC0415
 
+    codes = []
     for spec in specs:
         sidecar = sidecar_of(path_for(settings.output_dir, 'cbf', spec.prefix))
         if sidecar.exists():
-            for warning in json.loads(sidecar.read_text()).get('Warnings', []):
+            meta = json.loads(sidecar.read_text())
+            for warning in meta.get('Warnings', []):
                 LOGGER.warning('%s: %s', sidecar.name, warning)
+            if meta.get('AnatomyErrors'):
+                codes.append(ExitCode.PARTIAL)
+    return codes
 
 
 def _compare_sessions(settings, subjects) -> list[int]:
@@ -316,7 +346,9 @@ def run_participant(settings, progress) -> int:
 
         for subject in sorted({r.subject for r in runs}):
             t1w_files[subject] = find_t1w(layout, subject)
-            if t1w_files[subject] is None:
+            if t1w_files[subject] is None and not (
+                    settings.anat_derivatives is not None
+                    and (settings.anat_derivatives / f'sub-{subject}').is_dir()):
                 LOGGER.warning('sub-%s: no T1w: the ASL reference is registered to the '
                                'template directly (flagged in the outputs)', subject)
     specs, failures = prepare_runs(settings, runs, t1w_files)
@@ -357,7 +389,7 @@ def run_participant(settings, progress) -> int:
                 codes.append(code)
                 for subject in [owners[owner]] if owner in owners else sorted(locked):
                     errors.setdefault(subject, []).append((Path(owner).name, message))
-            _report_warnings(settings, specs)
+            codes += _report_warnings(settings, specs)
             if settings.compare_sessions is not None:  # while the participants are locked
                 compare_codes = _compare_sessions(settings, locked)
         # reports while the participants are still ours; a busy participant's report is left

@@ -69,6 +69,13 @@ def check_paths(settings) -> None:
                              field='--compare-sessions')
         if settings.compare_sessions[0] == settings.compare_sessions[1]:
             raise UsageError('the two sessions must differ', field='--compare-sessions')
+    if settings.anat_derivatives is not None:
+        if not settings.anatomy:
+            raise UsageError('needs the anatomy stage (drop --no-anatomy)',
+                             field='--anat-derivatives')
+        if not settings.anat_derivatives.is_dir():
+            raise InputMissingError('folder does not exist', path=settings.anat_derivatives,
+                                    field='--anat-derivatives')
     if settings.lesion_masks is not None:
         if not settings.anatomy:
             raise UsageError('needs the anatomy stage (drop --no-anatomy)', field='--lesion-masks')

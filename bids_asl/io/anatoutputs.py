@@ -18,19 +18,24 @@ Names (``<prefix>`` is the ASL run's stem, ``TPL`` = MNI152NLin2009aSym):
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from bids_asl import __version__
 from bids_asl.io import images
+from bids_asl.io.anatderivs import MNI2009C
 from bids_asl.io.derivatives import raw_uri, write_json
 from bids_asl.io.images import atomic_write_bytes
-from bids_asl.io.naming import OUTPUTS, folder_for, name_for, sidecar_of
+from bids_asl.io.naming import OUTPUTS, folder_for, name_for, path_for, sidecar_of
 from bids_asl.io.templates import ATLASES, TEMPLATE
 from bids_asl.io.tsv import column_sidecar, write_tsv
 
 SOFTWARE = {'Software': f'bids-asl {__version__}'}
+MNI2009C_GRID = ('2 mm over the domain of the displacement field of the T1w transform (for '
+                 "TemplateFlow's 1 mm template: every other voxel of tpl-MNI152NLin2009cAsym_"
+                 'res-01); the template image itself is not available offline')
 REGIONAL_COLUMNS = {
     'atlas': 'atlas name (see AtlasLicence and AtlasCitation)',
     'index': 'atlas label values merged into the region ("+"-separated)',
@@ -87,12 +92,13 @@ def subject_anat_dir(output_dir, subject: str) -> Path:
 
 
 def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: dict,
-                       info: dict) -> list[str]:
-    """The T1w-derived outputs of one subject; ``files`` are T1wPreproc's outputs."""
+                       info: dict, sources: list[str] | None = None) -> list[str]:
+    """The T1w-derived outputs of one subject; ``files``: the outputs of the T1w steps that
+    succeeded (a failed step's are absent, and so are its files)."""
     folder = subject_anat_dir(output_dir, subject)
     stem = f'sub-{subject}'
     name = lambda key, **values: name_for(key, stem, **values)  # noqa: E731
-    sources = [raw_uri(bids_dir, t1w_file)]
+    sources = sources or [raw_uri(bids_dir, t1w_file)]
     base = {'Sources': sources, **info, **SOFTWARE}
     plan = [
         ('t1w_preproc', name('t1w_preproc'), np.float32,  # keeps the head
@@ -107,31 +113,44 @@ def write_subject_anat(*, output_dir, bids_dir, subject: str, t1w_file, files: d
     ]
     written = []
     for key, file_name, dtype, extra in plan:
+        if key not in files:
+            continue
         target = folder / file_name
         _copy_nifti(files[key], target, dtype)
         write_json(sidecar_of(target), {**base, **extra})
         written.append(str(target))
-    dseg_tsv = write_tsv(folder / name('dseg_tsv'), ('index', 'name'),
-                         [(1, 'GM'), (2, 'WM'), (3, 'CSF')])
-    affine = folder / name('xfm_affine')
-    _copy_bytes(files['xfm_affine'], affine)
-    written.append(str(affine))
+    if 'xfm_affine' in files:
+        affine = folder / name('xfm_affine')
+        _copy_bytes(files['xfm_affine'], affine)
+        written.append(str(affine))
     for key in ('xfm_warp', 'xfm_inverse_warp'):
+        if key not in files:
+            continue
         target = folder / name(key)
         data, img = images.load(files[key])
         images.save(data, img, target, dtype=img.get_data_dtype())
         written.append(str(target))
-    return written + [str(dseg_tsv)]
+    if 'dseg' in files:
+        written.append(str(write_tsv(folder / name('dseg_tsv'), ('index', 'name'),
+                                     [(1, 'GM'), (2, 'WM'), (3, 'CSF')])))
+    return written
 
 
 def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info: dict,
                    regional: dict, tissue: list, pvc_info: dict | None,
                    quant_sidecar: dict, asymmetry: dict | None = None,
-                   lesions: dict | None = None) -> list[str]:
+                   lesions: dict | None = None, errors: list[str] | None = None) -> list[str]:
     """A run's anatomy-derived outputs; ``files`` keys: gm wm csf to_anat_txt cbf_t1w att_t1w
-    cbf_template att_template mask_template cbf_pvc_gm cbf_pvc_wm (those present)."""
+    cbf_template att_template mask_template cbf_pvc_gm cbf_pvc_wm cbf/att/mask_mni2009c (those
+    present).
+
+    ``errors``: the anatomy steps that failed or were skipped.  They go into every anatomy
+    sidecar and into the run's CBF sidecar (``AnatomyErrors``, and one line in ``Warnings``).
+    """
     folder = Path(output_dir) / folder_for('run', prefix)
     has_t1w = info.get('AnatomicalReference') == 'T1w'
+    if errors:
+        info = {**info, 'AnatomyErrors': list(errors)}
     written = []
 
     def nifti(key, name, sidecar, dtype=np.float32):
@@ -163,6 +182,18 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
                               f'resampled in {space} space'})
     nifti('mask_template', name_for('mask_space', prefix, space=TEMPLATE),
           {'Type': 'Brain', 'SpatialReference': TEMPLATE}, np.uint8)
+    for measure in ('cbf', 'att'):  # fMRIPrep's template, through its transform
+        sidecar = {k: v for k, v in quant_sidecar.items() if k != 'Description'}
+        sidecar.update(SpatialReference=MNI2009C, Resolution=MNI2009C_GRID,
+                       Description=f'{measure.upper()} resampled in {MNI2009C} space through the '
+                                   'T1w transform of --anat-derivatives')
+        if measure == 'att':
+            sidecar['Units'] = 's'
+        nifti(f'{measure}_mni2009c', name_for(f'{measure}_space', prefix, space=MNI2009C),
+              sidecar)
+    nifti('mask_mni2009c', name_for('mask_space', prefix, space=MNI2009C),
+          {'Type': 'Brain', 'SpatialReference': MNI2009C, 'Resolution': MNI2009C_GRID},
+          np.uint8)
     for tissue_label in ('GM', 'WM'):
         nifti(f'cbf_pvc_{tissue_label.lower()}', name_for('cbf_pvc', prefix, tissue=tissue_label),
               {**{k: v for k, v in quant_sidecar.items() if k != 'Description'},
@@ -189,7 +220,25 @@ def write_run_anat(*, output_dir, entities: dict, prefix: str, files: dict, info
             'Units': 'mL/100g/min', **info, **SOFTWARE})
         written.append(str(target))
     written += _write_region_tables(folder, prefix, regional, tissue, info)
+    if errors:
+        record_anatomy_errors(sidecar_of(path_for(output_dir, 'cbf', prefix)), errors)
     return written
+
+
+def anatomy_warning(errors: list[str]) -> str:
+    """The one line that stands for a run's anatomy failures (console, report, sidecar)."""
+    more = f' (and {len(errors) - 1} more: see AnatomyErrors)' if len(errors) > 1 else ''
+    return f'anatomy incomplete: {errors[0]}{more}'
+
+
+def record_anatomy_errors(sidecar: Path, errors: list[str]) -> None:
+    """Add the failed anatomy steps to the run's CBF sidecar (written before the anatomy)."""
+    meta = json.loads(sidecar.read_text(encoding='utf-8'))
+    meta['AnatomyErrors'] = list(errors)
+    warning = anatomy_warning(errors)
+    meta['Warnings'] = [w for w in meta.get('Warnings', [])
+                        if not w.startswith('anatomy incomplete: ')] + [warning]
+    write_json(sidecar, meta)
 
 
 def _write_region_tables(folder: Path, prefix: str, regional: dict, tissue: list,

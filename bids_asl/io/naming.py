@@ -32,7 +32,7 @@ _SESSION_STEM = rf'{_SUBJECT}(?:_ses-[A-Za-z0-9]+)?'
 
 #: Placeholder → pattern of its value.
 FIELDS = {
-    'space': rf'T1w|{TEMPLATE}',
+    'space': rf'T1w|{TEMPLATE}|MNI152NLin2009cAsym',  # 2009cAsym: --anat-derivatives
     'template': TEMPLATE,
     'label': 'GM|WM|CSF',
     'tissue': 'GM|WM',

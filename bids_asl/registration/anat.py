@@ -144,34 +144,69 @@ def apply_transforms(moving: np.ndarray, affine: np.ndarray, reference_shape,
     return from_ants(out)
 
 
+#: Voxels of the brain mask brighter than Q3 + BRIGHT_FENCE_IQR × IQR of its intensities
+#: (Tukey's "far out" fence) are left out of the segmentation, with probability 0: nothing in
+#: the brain is that much brighter than white matter on a T1w, but scalp fat and vessels are,
+#: and a loose mask holds some (a thick slice through the vertex, a mask dilated by one 5 mm
+#: voxel).  They otherwise spread Atropos' k-means starting points so that a class ends empty
+#: ("Atropos exited with non-zero status 1") or becomes the bright voxels alone, with grey and
+#: white matter merged in one class.  On a clean brain no voxel is beyond the fence.
+BRIGHT_FENCE_IQR = 3.0
+#: Each tissue class must hold at least this share of the brain mask (sum of probabilities).
+MIN_CLASS_SHARE = 0.02
+#: Atropos initialisations tried in turn (the second when the first fails or is degenerate).
+SEGMENT_INITS = ('kmeans[3]', 'Otsu[3]')
+
+
+class SegmentationError(RuntimeError):
+    """Atropos failed, or gave a degenerate segmentation, with every initialisation."""
+
+
+def _atropos(ants, img, mask_img, init, weight):
+    seg = ants.atropos(a=img, x=mask_img, i=init, m='[0.1,1x1x1]', c='[5,0]',
+                       priorweight=weight, v=0, r=0)
+    return np.stack([from_ants(p) for p in seg['probabilityimages']], axis=-1)
+
+
 def segment(t1w: np.ndarray, affine: np.ndarray, mask: np.ndarray,
             priors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
             ) -> np.ndarray:
     """CSF/GM/WM posterior probabilities (4-D, last axis in that order) by Atropos.
 
-    k-means initialisation with 3 classes (ordered by mean intensity, which on a T1w is
-    CSF < GM < WM) and an MRF smoothness prior; with ``priors`` (CSF, GM, WM on the T1w grid,
-    e.g. the template's, warped) they are used as spatial priors with weight 0.25.
+    Voxels beyond the bright fence (:data:`BRIGHT_FENCE_IQR`) are left out.  k-means
+    initialisation with 3 classes (ordered by mean intensity, which on a T1w is CSF < GM < WM)
+    and an MRF smoothness prior; if Atropos fails or a class holds less than
+    :data:`MIN_CLASS_SHARE` of the mask, Otsu initialisation is tried; then
+    :class:`SegmentationError`.  With ``priors`` (CSF, GM, WM on the T1w grid, e.g. the
+    template's, warped) they are used as spatial priors with weight 0.25.
     """
     ants = _ants()
+    inside = mask > 0
+    q1, q3 = np.percentile(t1w[inside], [25, 75])
+    inside &= t1w <= q3 + BRIGHT_FENCE_IQR * (q3 - q1)
     img = to_ants(t1w, affine)
-    mask_img = to_ants(mask.astype(np.float32), affine)
-    if priors is None:
-        init = 'kmeans[3]'
-        weight = 0.0
-    else:
+    mask_img = to_ants(inside.astype(np.float32), affine)
+    if priors is not None:
         init = [to_ants(np.asarray(p, dtype=np.float32), affine) for p in priors]
-        weight = 0.25
-    seg = ants.atropos(a=img, x=mask_img, i=init, m='[0.1,1x1x1]', c='[5,0]',
-                       priorweight=weight, v=0, r=0)
-    probs = np.stack([from_ants(p) for p in seg['probabilityimages']], axis=-1)
-    if priors is None:  # order the k-means classes by their mean intensity
-        inside = mask > 0
-        means = [float((t1w[inside] * probs[inside, k]).sum() / max(probs[inside, k].sum(),
-                                                                      1e-9))
-                 for k in range(3)]
-        probs = probs[..., np.argsort(means)]
-    return np.clip(probs, 0.0, 1.0) * (mask > 0)[..., None]
+        probs = _atropos(ants, img, mask_img, init, 0.25)
+        return np.clip(probs, 0.0, 1.0) * inside[..., None]
+    problems = []
+    for init in SEGMENT_INITS:
+        try:
+            probs = _atropos(ants, img, mask_img, init, 0.0)
+        except Exception as exc:  # noqa: BLE001 - antspyx raises a bare Exception
+            problems.append(f'{init}: {exc}')
+            continue
+        # order the classes by their mean intensity
+        means = [float((t1w[inside] * probs[inside, k]).sum()
+                       / max(probs[inside, k].sum(), 1e-9)) for k in range(3)]
+        probs = np.clip(probs[..., np.argsort(means)], 0.0, 1.0) * inside[..., None]
+        share = probs[inside].sum(axis=0) / max(int(inside.sum()), 1)
+        if share.min() >= MIN_CLASS_SHARE:
+            return probs
+        problems.append(f'{init}: degenerate (class shares CSF/GM/WM '
+                        f'{"/".join(f"{x:.3f}" for x in share)})')
+    raise SegmentationError('Atropos found no three tissue classes: ' + '; '.join(problems))
 
 
 def looks_skull_stripped(t1w: np.ndarray) -> bool:
@@ -240,3 +275,45 @@ def probabilities_to_grid(probs: list[np.ndarray], affine: np.ndarray, reference
         out.append(np.clip(apply_transforms(smooth, affine, reference_shape, reference_affine,
                                             transforms, invert=invert), 0.0, 1.0))
     return out
+
+
+#: fMRIPrep's default template, MNI152NLin2009cAsym, is not available offline; its outputs go on
+#: a 2 mm grid over the domain of the subject's T1w → MNI152NLin2009cAsym displacement field, or,
+#: without one, every other voxel of TemplateFlow's 1 mm grid (193 × 229 × 193 from (-96, -132,
+#: -78) mm).
+MNI2009C_RES1 = ((193, 229, 193), (-96.0, -132.0, -78.0))
+
+
+def _looks_like_field(values: np.ndarray) -> bool:
+    size, step, direction = values[0:3], values[6:9], values[9:18].reshape(3, 3)
+    return bool(np.all(size >= 2) and np.allclose(size, np.round(size)) and np.all(step > 0)
+                and np.allclose(direction @ direction.T, np.eye(3), atol=1e-4))
+
+
+def transform_grid(path, spacing: float = 2.0) -> tuple[tuple[int, int, int], np.ndarray]:
+    """A grid of ``spacing`` mm over the domain of the displacement field in an ITK transform
+    file (an fMRIPrep composite ``.h5``): same corner voxel and axes; the TemplateFlow 2009cAsym
+    grid subsampled when the file holds no field."""
+    ants = _ants()
+    # a composite's fixed parameters are those of its parts in a row: an affine's centre (3
+    # numbers), a displacement field's size, origin, spacing and direction (18)
+    fixed = np.asarray(ants.read_transform(str(path)).fixed_parameters, dtype=np.float64)
+    field = next((fixed[i:i + 18] for i in range(0, fixed.size - 17, 3)
+                  if _looks_like_field(fixed[i:i + 18])), None)
+    if field is not None:
+        size, origin, step = field[0:3], field[3:6], field[6:9]
+        direction = field[9:18].reshape(3, 3)
+        lps = np.eye(4)
+        lps[:3, :3] = direction * step
+        lps[:3, 3] = origin
+        affine = LPS @ lps
+    else:
+        size = np.asarray(MNI2009C_RES1[0], dtype=np.float64)
+        step = np.ones(3)
+        affine = np.eye(4)
+        affine[:3, 3] = MNI2009C_RES1[1]
+    factor = spacing / step
+    shape = tuple(int(n) for n in np.floor((size - 1) / factor) + 1)
+    out = affine.copy()
+    out[:3, :3] = affine[:3, :3] * factor
+    return shape, out

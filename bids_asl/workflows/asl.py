@@ -10,7 +10,14 @@ from bids_asl.interfaces.cbf import ComputeCBF
 from bids_asl.interfaces.kinetic import FitKinetic
 from bids_asl.interfaces.motion import Realign
 from bids_asl.interfaces.qc import ComputeQC
-from bids_asl.workflows.anat import SUBJECT_INPUTS, anat_output_fields, init_asl_anat_wf
+from bids_asl.interfaces.spaces import AslToAnat
+from bids_asl.workflows.anat import (
+    REGISTRATION_OUTPUTS,
+    SUBJECT_INPUTS,
+    AnatomyOptions,
+    anat_output_fields,
+    init_asl_anat_wf,
+)
 
 OUTPUT_FIELDS = ('cbf', 'deltam_mean', 'm0', 'mask', 'm0_info', 'cbf_info', 'sources',
                  'qc_metrics')
@@ -20,27 +27,28 @@ MOTION_FIELDS = ('confounds', 'motion_info')
 
 
 def output_fields(*, multi_delay: bool, fit_abv: bool = False,
-                  motion_correction: bool = False, anatomy: dict | None = None
-                  ) -> tuple[str, ...]:
+                  motion_correction: bool = False, anatomy: AnatomyOptions | None = None,
+                  has_t1w: bool = False, mni2009c: bool = False) -> tuple[str, ...]:
     extra = MULTI_DELAY_FIELDS + (('abv',) if fit_abv else ()) if multi_delay \
         else SINGLE_DELAY_FIELDS
-    anat = () if not anatomy else anat_output_fields(
-        has_t1w=anatomy['has_t1w'], multi_delay=multi_delay, pvc=anatomy['pvc'],
-        asymmetry=bool(anatomy.get('asymmetry')), lesions=bool(anatomy.get('lesion_space')))
+    anat = () if anatomy is None else anat_output_fields(
+        has_t1w=has_t1w, multi_delay=multi_delay, options=anatomy, mni2009c=mni2009c)
     return OUTPUT_FIELDS + extra + (MOTION_FIELDS if motion_correction else ()) + anat
 
 
 def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
                     kinetic: dict | None = None, motion_correction: bool = True,
                     outlier_methods: tuple[str, ...] = ('score', 'scrub'),
-                    anatomy: dict | None = None, mem_gb: float = 0.5,
+                    anatomy: AnatomyOptions | None = None, has_t1w: bool = False,
+                    user_tissue: bool = False, mni2009c: bool = False, mem_gb: float = 0.5,
                     name: str = 'asl_cbf_wf') -> pe.Workflow:
     """CBF for one ASL run: the consensus formula (one delay) or a kinetic fit (several).
 
     Realignment (optional) → M0 and brain mask, ΔM → CBF → QC; with ``anatomy`` also the
-    run's registration to the T1w (or the template) and everything computed there
-    (:func:`~bids_asl.workflows.anat.init_asl_anat_wf`), whose tissue fractions then feed the QC
-    unless the user gave tissue maps.
+    run's registration to the T1w (or the template): ``asl_to_anat``, from the reference and the
+    mask alone, whose tissue fractions always exist and feed the QC unless the user gave tissue
+    maps; and everything computed after the CBF
+    (:func:`~bids_asl.workflows.anat.init_asl_anat_wf`).
 
     Parameters
     ----------
@@ -56,8 +64,14 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
         Realign the series (and a separate M0) before anything else.
     outlier_methods : tuple of str
         Outlier-robust CBF estimates to add (``score``, ``scrub``; single delay only).
-    anatomy : dict or None
-        ``{'has_t1w', 'pvc', 'user_tissue', 'asymmetry', 'lesion_space'}``; None: anatomy off.
+    anatomy : AnatomyOptions or None
+        What the run asks of the anatomy stage; None: anatomy off.
+    has_t1w : bool
+        The subject has a T1w (or anatomical derivatives): its outputs are inputs here.
+    user_tissue : bool
+        ``--tissue-maps`` gave the run's tissue maps: they feed the QC, not ours.
+    mni2009c : bool
+        The anatomical derivatives hold a T1w → MNI152NLin2009cAsym transform.
     mem_gb : float
         Memory estimate of one node (nipype's scheduler), scaled per node.
     name : str
@@ -75,6 +89,9 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
         Tissue probabilities on the ASL grid (optional, ``--tissue-maps``; for QC).
     t1w_preproc, t1w_mask, t1w_gm, t1w_wm, t1w_csf, to_template
         The subject's T1w workflow outputs (anatomy with a T1w).
+    t1w_errors, t1w_tissue_source, mni2009c_xfm
+        The subject's failed T1w steps, where its tissue probabilities come from, and the
+        MNI152NLin2009cAsym transform of anatomical derivatives.
     atlas_names, atlas_labels, atlas_json
         The atlases on the template grid (anatomy on).
     lesion_mask
@@ -97,14 +114,19 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
         Anatomy: see :func:`~bids_asl.workflows.anat.init_asl_anat_wf`.
     cbf_template, att_template, mask_template, se_template, regional, tissue
         Anatomy: template space and the regional and tissue tables.
+    cbf_mni2009c, att_mni2009c, mask_mni2009c
+        Anatomy: MNI152NLin2009cAsym space (anatomical derivatives).
     cbf_pvc_gm, cbf_pvc_wm, pvc_info, asymmetry, asym_clusters, asym_info
         Anatomy: partial-volume correction and the left/right asymmetry.
     lesion_rows, lesion_info
         Anatomy: lesion and perilesional CBF (``--lesion-masks``).
+    anat_errors
+        Anatomy: the failed or skipped steps.
     """
     kinetic = kinetic or {}
     fields = output_fields(multi_delay=multi_delay, fit_abv=kinetic.get('fit_abv', False),
-                           motion_correction=motion_correction, anatomy=anatomy)
+                           motion_correction=motion_correction, anatomy=anatomy,
+                           has_t1w=has_t1w, mni2009c=mni2009c)
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(
         fields=['asl_file', 'm0_file', 't1_map', 'gm', 'wm', 'csf', *SUBJECT_INPUTS,
@@ -166,38 +188,51 @@ def init_asl_cbf_wf(*, params: dict, constants: dict, multi_delay: bool = False,
         for field in MULTI_DELAY_FIELDS + (('abv',) if kinetic.get('fit_abv') else ()):
             workflow.connect(compute_cbf, field, outputnode, field)
     source, prefix = inputnode, ''
-    if anatomy:
-        anat_wf = _connect_anatomy(workflow, anatomy, multi_delay, inputnode, outputnode,
-                                   compute_m0, compute_mask, compute_cbf)
-        if not anatomy.get('user_tissue'):  # --tissue-maps win over our segmentation
-            source, prefix = anat_wf, 'outputnode.'
+    if anatomy is not None:
+        to_anat = _connect_anatomy(workflow, anatomy, has_t1w, mni2009c, multi_delay,
+                                   inputnode, outputnode, compute_m0, compute_mask, compute_cbf)
+        if not user_tissue:  # --tissue-maps win over our segmentation
+            source, prefix = to_anat, ''
     for tissue in ('gm', 'wm', 'csf'):
         workflow.connect(source, prefix + tissue, compute_qc, tissue)
     return workflow
 
 
-def _connect_anatomy(workflow, anatomy, multi_delay, inputnode, outputnode, compute_m0,
-                     compute_mask, compute_cbf):
-    anat_wf = init_asl_anat_wf(has_t1w=anatomy['has_t1w'], multi_delay=multi_delay,
-                               pvc=anatomy['pvc'], asymmetry=anatomy.get('asymmetry'),
-                               lesion_space=anatomy.get('lesion_space'))
-    subject = SUBJECT_INPUTS if anatomy['has_t1w'] else ()
+def _connect_anatomy(workflow, anatomy, has_t1w, mni2009c, multi_delay, inputnode, outputnode,
+                     compute_m0, compute_mask, compute_cbf):
+    """The registration node (before the quantification: it needs only the reference and the
+    mask) and the anatomy that follows the CBF; returns the registration node, whose tissue
+    fractions always exist."""
+    to_anat = pe.Node(AslToAnat(), name='asl_to_anat', mem_gb=1.0)
+    anat_wf = init_asl_anat_wf(options=anatomy, has_t1w=has_t1w, multi_delay=multi_delay,
+                               mni2009c=mni2009c)
     workflow.connect([
-        (compute_m0, anat_wf, [('reference', 'inputnode.reference')]),
+        (compute_m0, to_anat, [('reference', 'reference')]),
+        (compute_mask, to_anat, [('mask', 'mask')]),
+        (to_anat, anat_wf, [(f, f'inputnode.{f}') for f in REGISTRATION_OUTPUTS]),
         (compute_mask, anat_wf, [('mask', 'inputnode.mask')]),
         (compute_cbf, anat_wf, [('cbf', 'inputnode.cbf')]),
         (inputnode, anat_wf, [(f, f'inputnode.{f}') for f in
-                              (*subject, 'atlas_names', 'atlas_labels', 'atlas_json',
-                               *(('lesion_mask',) if anatomy.get('lesion_space') else ()))]),
+                              ('atlas_names', 'atlas_labels', 'atlas_json',
+                               *(('lesion_mask',) if anatomy.lesion_space else ()))]),
     ])  # fmt:skip
+    if has_t1w:
+        workflow.connect([
+            (inputnode, to_anat, [('t1w_preproc', 't1w_preproc'), ('t1w_mask', 't1w_mask'),
+                                  ('t1w_gm', 'gm'), ('t1w_wm', 'wm'), ('t1w_csf', 'csf'),
+                                  ('to_template', 'to_template'),
+                                  ('t1w_errors', 't1w_errors'),
+                                  ('t1w_tissue_source', 't1w_tissue_source')]),
+            (inputnode, anat_wf, [('t1w_mask', 'inputnode.t1w_mask'),
+                                  ('t1w_wm', 'inputnode.t1w_wm'),
+                                  ('mni2009c_xfm', 'inputnode.mni2009c_xfm')]),
+        ])  # fmt:skip
     if multi_delay:
         workflow.connect([(compute_cbf, anat_wf, [('att', 'inputnode.att'),
                                                   ('cbf_se', 'inputnode.cbf_se')])])
     else:
         workflow.connect(compute_cbf, 'cbf_timeseries', anat_wf, 'inputnode.cbf_timeseries')
-    for field in anat_output_fields(has_t1w=anatomy['has_t1w'], multi_delay=multi_delay,
-                                    pvc=anatomy['pvc'],
-                                    asymmetry=bool(anatomy.get('asymmetry')),
-                                    lesions=bool(anatomy.get('lesion_space'))):
+    for field in anat_output_fields(has_t1w=has_t1w, multi_delay=multi_delay,
+                                    options=anatomy, mni2009c=mni2009c):
         workflow.connect(anat_wf, f'outputnode.{field}', outputnode, field)
-    return anat_wf
+    return to_anat
