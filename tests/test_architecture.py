@@ -90,15 +90,10 @@ def test_report_uses_no_home_and_imports_matplotlib_lazily(tmp_path):
     assert out and not out.startswith(env['HOME'])
 
 
-#: Modules over the limit while their split is under way elsewhere (issue #19: the anatomy
-#: interfaces are split into spaces, regions, lesions and asymmetry); delete the entry then.
-OVER_500_BEING_SPLIT = {'interfaces/anat.py'}
-
-
 def test_no_package_module_over_500_lines():
     long = {p.relative_to(PKG).as_posix(): n for p in PKG.rglob('*.py')
             if (n := len(p.read_text(encoding='utf-8').splitlines())) > 500}
-    assert set(long) - OVER_500_BEING_SPLIT == set(), long
+    assert long == {}
 
 
 def test_nothing_imports_cli():
